@@ -1,0 +1,15 @@
+//! ttdoctor: finds, explains and fixes the failures that stop TrainTicket from deploying on
+//! Kubernetes.
+//!
+//! Data flows one way: collect (file or API) → [`snapshot::Snapshot`] → [`index::Index`] →
+//! [`rules`] evaluated by [`engine`] → [`finding::Finding`]s → [`report`].
+
+pub mod index;
+pub mod podstatus;
+pub mod quantity;
+pub mod snapshot;
+pub mod cli;
+pub mod engine;
+pub mod finding;
+pub mod rules;
+pub mod report;

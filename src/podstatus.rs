@@ -1,0 +1,112 @@
+//! The STATUS column of `kubectl get pods`, computed the way kubectl prints it, plus the
+//! readiness and restart figures shown beside it.
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+
+/// What `kubectl get pods` shows as STATUS (e.g. `Init:CrashLoopBackOff`, `ImagePullBackOff`).
+pub fn status(pod: &Pod) -> String {
+    let st = pod.status.as_ref();
+    let mut reason = st
+        .and_then(|s| s.reason.clone())
+        .or_else(|| st.and_then(|s| s.phase.clone()))
+        .unwrap_or_else(|| "Unknown".into());
+    if pod.metadata.deletion_timestamp.is_some() {
+        return "Terminating".into();
+    }
+    let init_total = pod.spec.as_ref().and_then(|s| s.init_containers.as_ref()).map_or(0, Vec::len);
+    let mut initializing = false;
+    for (i, c) in st
+        .and_then(|s| s.init_container_statuses.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let state = c.state.as_ref();
+        if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
+            if t.exit_code == 0 {
+                continue;
+            }
+            reason = match &t.reason {
+                Some(r) if !r.is_empty() => format!("Init:{r}"),
+                _ => match t.signal {
+                    Some(sig) if sig != 0 => format!("Init:Signal:{sig}"),
+                    _ => format!("Init:ExitCode:{}", t.exit_code),
+                },
+            };
+            initializing = true;
+            break;
+        }
+        if let Some(w) = state.and_then(|s| s.waiting.as_ref())
+            && let Some(r) = w.reason.as_deref().filter(|r| !r.is_empty() && *r != "PodInitializing")
+        {
+            reason = format!("Init:{r}");
+            initializing = true;
+            break;
+        }
+        if c.ready {
+            continue;
+        }
+        reason = format!("Init:{i}/{init_total}");
+        initializing = true;
+        break;
+    }
+    if !initializing {
+        let mut has_running = false;
+        for c in st.and_then(|s| s.container_statuses.as_deref()).unwrap_or_default().iter().rev() {
+            let state = c.state.as_ref();
+            if let Some(r) = state
+                .and_then(|s| s.waiting.as_ref())
+                .and_then(|w| w.reason.clone())
+                .filter(|r| !r.is_empty())
+            {
+                reason = r;
+            } else if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
+                reason = match &t.reason {
+                    Some(r) if !r.is_empty() => r.clone(),
+                    _ => match t.signal {
+                        Some(sig) if sig != 0 => format!("Signal:{sig}"),
+                        _ => format!("ExitCode:{}", t.exit_code),
+                    },
+                };
+            } else if c.ready && state.and_then(|s| s.running.as_ref()).is_some() {
+                has_running = true;
+            }
+        }
+        if reason == "Completed" && has_running {
+            reason = "Running".into();
+        }
+    }
+    reason
+}
+
+fn statuses(pod: &Pod) -> &[ContainerStatus] {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or_default()
+}
+
+/// `(ready, total)` containers, as the READY column shows them.
+pub fn ready_counts(pod: &Pod) -> (usize, usize) {
+    let total = pod.spec.as_ref().map_or(0, |s| s.containers.len());
+    (statuses(pod).iter().filter(|c| c.ready).count(), total)
+}
+
+/// Whether the pod's Ready condition is True.
+pub fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Restarts of all containers, init containers included (kubectl's RESTARTS).
+pub fn restarts(pod: &Pod) -> i64 {
+    let st = pod.status.as_ref();
+    st.and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .chain(st.and_then(|s| s.init_container_statuses.as_deref()).unwrap_or_default())
+        .map(|c| i64::from(c.restart_count))
+        .sum()
+}
