@@ -11,11 +11,18 @@ fn main() {
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
     files.sort();
-    let mut out = String::from("/// `(path, text)` of the rule pack under `rules/`.\npub static EMBEDDED_RULES: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// `(path, text)` of the rule pack under `rules/`.\npub static EMBEDDED_RULES: &[(&str, &str)] = &[\n",
+    );
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let name = format!("rules/{}", f.file_name().unwrap().to_string_lossy());
-        writeln!(out, "    ({name:?}, include_str!({:?})),", f.display().to_string()).unwrap();
+        writeln!(
+            out,
+            "    ({name:?}, include_str!({:?})),",
+            f.display().to_string()
+        )
+        .unwrap();
     }
     out.push_str("];\n");
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("embedded_rules.rs");

@@ -17,7 +17,11 @@ pub mod exit {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "ttdoctor", version, about = "Finds, explains and fixes what stops TrainTicket from deploying on Kubernetes")]
+#[command(
+    name = "ttdoctor",
+    version,
+    about = "Finds, explains and fixes what stops TrainTicket from deploying on Kubernetes"
+)]
 pub struct Cli {
     /// Disable colors (also: NO_COLOR, or output not a terminal).
     #[arg(long, global = true)]

@@ -10,7 +10,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 type Key = (String, String);
 
 fn key(ns: Option<&str>, name: Option<&str>) -> Key {
-    (ns.unwrap_or_default().to_string(), name.unwrap_or_default().to_string())
+    (
+        ns.unwrap_or_default().to_string(),
+        name.unwrap_or_default().to_string(),
+    )
 }
 
 /// Memory figures for one node, in bytes.
@@ -81,7 +84,9 @@ impl Index {
                 .collect();
             self.images_by_node.insert(name.clone(), images);
             let status = n.status.as_ref();
-            let mem = |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
+            let mem = |m: Option<
+                &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+            >| {
                 m.and_then(|m| m.get("memory"))
                     .and_then(|q| Quantity::parse(&q.0).ok())
                     .map_or(0, Quantity::ceil_units)
@@ -98,7 +103,10 @@ impl Index {
         }
         for m in s.node_metrics.iter().flatten() {
             let name = m.metadata.name.clone().unwrap_or_default();
-            let usage = m.usage.get("memory").and_then(|q| Quantity::parse(&q.0).ok());
+            let usage = m
+                .usage
+                .get("memory")
+                .and_then(|q| Quantity::parse(&q.0).ok());
             if let (Some(entry), Some(u)) = (self.memory_by_node.get_mut(&name), usage) {
                 entry.usage = Some(u.ceil_units());
             }
@@ -107,7 +115,10 @@ impl Index {
             let _ = i;
             if let Some(owner) = controller_of(&rs.metadata).filter(|o| o.0 == "Deployment") {
                 self.deployment_of_rs.insert(
-                    key(rs.metadata.namespace.as_deref(), rs.metadata.name.as_deref()),
+                    key(
+                        rs.metadata.namespace.as_deref(),
+                        rs.metadata.name.as_deref(),
+                    ),
                     owner.1,
                 );
             }
@@ -124,7 +135,10 @@ impl Index {
                     .push(i);
             }
             if let Some((kind, name)) = controller_of(&p.metadata) {
-                self.pods_by_owner.entry((ns.clone(), kind.clone(), name.clone())).or_default().push(i);
+                self.pods_by_owner
+                    .entry((ns.clone(), kind.clone(), name.clone()))
+                    .or_default()
+                    .push(i);
                 if kind == "ReplicaSet"
                     && let Some(d) = self.deployment_of_rs.get(&(ns.clone(), name))
                 {
@@ -147,12 +161,22 @@ impl Index {
             }
         }
         for (i, svc) in s.services.iter().enumerate() {
-            self.service_by_key
-                .insert(key(svc.metadata.namespace.as_deref(), svc.metadata.name.as_deref()), i);
+            self.service_by_key.insert(
+                key(
+                    svc.metadata.namespace.as_deref(),
+                    svc.metadata.name.as_deref(),
+                ),
+                i,
+            );
         }
         for (i, ep) in s.endpoints.iter().enumerate() {
-            self.endpoints_by_key
-                .insert(key(ep.metadata.namespace.as_deref(), ep.metadata.name.as_deref()), i);
+            self.endpoints_by_key.insert(
+                key(
+                    ep.metadata.namespace.as_deref(),
+                    ep.metadata.name.as_deref(),
+                ),
+                i,
+            );
         }
         for (i, sl) in s.endpoint_slices.iter().enumerate() {
             let svc = sl
@@ -180,8 +204,13 @@ impl Index {
                 .push(i);
         }
         for (i, pvc) in s.persistent_volume_claims.iter().enumerate() {
-            self.pvc_by_key
-                .insert(key(pvc.metadata.namespace.as_deref(), pvc.metadata.name.as_deref()), i);
+            self.pvc_by_key.insert(
+                key(
+                    pvc.metadata.namespace.as_deref(),
+                    pvc.metadata.name.as_deref(),
+                ),
+                i,
+            );
         }
     }
 
@@ -222,7 +251,10 @@ impl Index {
     pub fn pods_matching(&self, ns: &str, selector: &BTreeMap<String, String>) -> Vec<usize> {
         let mut lists: Vec<&Vec<usize>> = Vec::with_capacity(selector.len());
         for (k, v) in selector {
-            match self.pods_by_label.get(&(ns.to_string(), k.clone(), v.clone())) {
+            match self
+                .pods_by_label
+                .get(&(ns.to_string(), k.clone(), v.clone()))
+            {
                 Some(l) => lists.push(l),
                 None => return Vec::new(),
             }
@@ -232,7 +264,11 @@ impl Index {
             return Vec::new();
         };
         let rest: Vec<HashSet<usize>> = rest.iter().map(|l| l.iter().copied().collect()).collect();
-        first.iter().copied().filter(|i| rest.iter().all(|s| s.contains(i))).collect()
+        first
+            .iter()
+            .copied()
+            .filter(|i| rest.iter().all(|s| s.contains(i)))
+            .collect()
     }
 
     /// Pods a Service's selector picks.
@@ -283,7 +319,13 @@ impl Index {
     }
 
     pub fn node_images(&self, node: &str) -> Vec<String> {
-        let mut v: Vec<String> = self.images_by_node.get(node).into_iter().flatten().cloned().collect();
+        let mut v: Vec<String> = self
+            .images_by_node
+            .get(node)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         v.sort();
         v
     }
@@ -293,7 +335,9 @@ impl Index {
     }
 
     pub fn pvc(&self, ns: &str, name: &str) -> Option<usize> {
-        self.pvc_by_key.get(&(ns.to_string(), name.to_string())).copied()
+        self.pvc_by_key
+            .get(&(ns.to_string(), name.to_string()))
+            .copied()
     }
 
     /// The top-level controller of a pod: a Deployment for ReplicaSet pods, else the
@@ -301,9 +345,10 @@ impl Index {
     pub fn top_owner(&self, pod: &Pod) -> Option<(String, String)> {
         let (kind, name) = controller_of(&pod.metadata)?;
         if kind == "ReplicaSet"
-            && let Some(d) = self
-                .deployment_of_rs
-                .get(&(pod.metadata.namespace.clone().unwrap_or_default(), name.clone()))
+            && let Some(d) = self.deployment_of_rs.get(&(
+                pod.metadata.namespace.clone().unwrap_or_default(),
+                name.clone(),
+            ))
         {
             return Some(("Deployment".into(), d.clone()));
         }
@@ -355,7 +400,13 @@ pub fn pod_memory(p: &Pod) -> (i128, i128) {
     };
     let one = |limits: bool| {
         let sum: i128 = spec.containers.iter().map(|c| get(c, limits)).sum();
-        let init = spec.init_containers.iter().flatten().map(|c| get(c, limits)).max().unwrap_or(0);
+        let init = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .map(|c| get(c, limits))
+            .max()
+            .unwrap_or(0);
         let overhead = spec
             .overhead
             .as_ref()
@@ -372,7 +423,12 @@ fn event_time(e: &k8s_openapi::api::core::v1::Event) -> String {
         .as_ref()
         .map(|t| t.0.to_string())
         .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()))
-        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()))
+        .or_else(|| {
+            e.metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+        })
         .unwrap_or_default()
 }
 
@@ -389,7 +445,8 @@ pub fn normalize_image(image: &str) -> String {
         None => (name, None),
     };
     let first = repo.split('/').next().unwrap_or_default();
-    let has_domain = repo.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_domain =
+        repo.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     let mut full = if has_domain {
         repo.to_string()
     } else if repo.contains('/') {
@@ -418,17 +475,26 @@ mod tests {
 
     #[test]
     fn image_names_normalize_like_containerd() {
-        assert_eq!(normalize_image("busybox:1.32"), "docker.io/library/busybox:1.32");
+        assert_eq!(
+            normalize_image("busybox:1.32"),
+            "docker.io/library/busybox:1.32"
+        );
         assert_eq!(
             normalize_image("codewisdom/ts-auth-service:1.0.0"),
             "docker.io/codewisdom/ts-auth-service:1.0.0"
         );
-        assert_eq!(normalize_image("prom/node-exporter"), "docker.io/prom/node-exporter:latest");
+        assert_eq!(
+            normalize_image("prom/node-exporter"),
+            "docker.io/prom/node-exporter:latest"
+        );
         assert_eq!(
             normalize_image("ghcr.io/open-feature/flagd:v0.6.7"),
             "ghcr.io/open-feature/flagd:v0.6.7"
         );
-        assert_eq!(normalize_image("localhost:5000/x"), "localhost:5000/x:latest");
+        assert_eq!(
+            normalize_image("localhost:5000/x"),
+            "localhost:5000/x:latest"
+        );
         assert_eq!(
             normalize_image("docker.io/library/nginx@sha256:00"),
             "docker.io/library/nginx@sha256:00"

@@ -4,12 +4,12 @@
 //! Data flows one way: collect (file or API) → [`snapshot::Snapshot`] → [`index::Index`] →
 //! [`rules`] evaluated by [`engine`] → [`finding::Finding`]s → [`report`].
 
-pub mod index;
-pub mod podstatus;
-pub mod quantity;
-pub mod snapshot;
 pub mod cli;
 pub mod engine;
 pub mod finding;
-pub mod rules;
+pub mod index;
+pub mod podstatus;
+pub mod quantity;
 pub mod report;
+pub mod rules;
+pub mod snapshot;

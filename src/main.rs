@@ -5,13 +5,14 @@ use ttdoctor::cli::{CheckArgs, Cli, Command, exit};
 use ttdoctor::engine::{self, RunOptions};
 use ttdoctor::index::Index;
 use ttdoctor::report::human::{self, HumanOptions};
-use ttdoctor::rules::{self, Rule};
 use ttdoctor::rules::model::Severity;
+use ttdoctor::rules::{self, Rule};
 use ttdoctor::snapshot;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let color =
+        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
     colored::control::set_override(color);
     let code = match cli.command {
         Command::Check(args) => check(args),
@@ -19,16 +20,18 @@ fn main() -> ExitCode {
             print!("{}", ttdoctor::report::docs::list(&rules));
             exit::OK
         }),
-        Command::Explain { id, rules } => with_rules(rules.rules.as_deref(), |all| match rules::find(&all, &id) {
-            Some(r) => {
-                print!("{}", ttdoctor::report::docs::explain(r));
-                exit::OK
-            }
-            None => {
-                eprintln!("error: no rule {id:?}; `ttdoctor rules` lists them");
-                exit::USAGE
-            }
-        }),
+        Command::Explain { id, rules } => {
+            with_rules(rules.rules.as_deref(), |all| match rules::find(&all, &id) {
+                Some(r) => {
+                    print!("{}", ttdoctor::report::docs::explain(r));
+                    exit::OK
+                }
+                None => {
+                    eprintln!("error: no rule {id:?}; `ttdoctor rules` lists them");
+                    exit::USAGE
+                }
+            })
+        }
     };
     ExitCode::from(code as u8)
 }
@@ -47,7 +50,9 @@ fn with_rules(dir: Option<&std::path::Path>, f: impl FnOnce(Vec<Rule>) -> i32) -
 
 fn check(args: CheckArgs) -> i32 {
     let Some(path) = args.snapshot.as_deref() else {
-        eprintln!("error: --snapshot FILE is required (reading a live cluster is not available in this build)");
+        eprintln!(
+            "error: --snapshot FILE is required (reading a live cluster is not available in this build)"
+        );
         return exit::USAGE;
     };
     with_rules(args.rules.rules.as_deref(), |mut rules| {
@@ -69,9 +74,21 @@ fn check(args: CheckArgs) -> i32 {
             snap.nodes.len(),
             snap.pods.len()
         );
-        let opts = RunOptions { namespace: args.namespace.clone(), phase: args.phase.into() };
+        let opts = RunOptions {
+            namespace: args.namespace.clone(),
+            phase: args.phase.into(),
+        };
         let report = engine::run(&rules, Index::new(snap), &opts);
-        print!("{}", human::render(&report, &header, &HumanOptions { verbose: args.verbose }));
+        print!(
+            "{}",
+            human::render(
+                &report,
+                &header,
+                &HumanOptions {
+                    verbose: args.verbose
+                }
+            )
+        );
         if !report.errors.is_empty() {
             exit::USAGE
         } else if report.max_severity() == Some(Severity::Error) {

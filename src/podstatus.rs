@@ -13,7 +13,11 @@ pub fn status(pod: &Pod) -> String {
     if pod.metadata.deletion_timestamp.is_some() {
         return "Terminating".into();
     }
-    let init_total = pod.spec.as_ref().and_then(|s| s.init_containers.as_ref()).map_or(0, Vec::len);
+    let init_total = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .map_or(0, Vec::len);
     let mut initializing = false;
     for (i, c) in st
         .and_then(|s| s.init_container_statuses.as_deref())
@@ -37,7 +41,10 @@ pub fn status(pod: &Pod) -> String {
             break;
         }
         if let Some(w) = state.and_then(|s| s.waiting.as_ref())
-            && let Some(r) = w.reason.as_deref().filter(|r| !r.is_empty() && *r != "PodInitializing")
+            && let Some(r) = w
+                .reason
+                .as_deref()
+                .filter(|r| !r.is_empty() && *r != "PodInitializing")
         {
             reason = format!("Init:{r}");
             initializing = true;
@@ -52,7 +59,12 @@ pub fn status(pod: &Pod) -> String {
     }
     if !initializing {
         let mut has_running = false;
-        for c in st.and_then(|s| s.container_statuses.as_deref()).unwrap_or_default().iter().rev() {
+        for c in st
+            .and_then(|s| s.container_statuses.as_deref())
+            .unwrap_or_default()
+            .iter()
+            .rev()
+        {
             let state = c.state.as_ref();
             if let Some(r) = state
                 .and_then(|s| s.waiting.as_ref())
@@ -106,7 +118,10 @@ pub fn restarts(pod: &Pod) -> i64 {
     st.and_then(|s| s.container_statuses.as_deref())
         .unwrap_or_default()
         .iter()
-        .chain(st.and_then(|s| s.init_container_statuses.as_deref()).unwrap_or_default())
+        .chain(
+            st.and_then(|s| s.init_container_statuses.as_deref())
+                .unwrap_or_default(),
+        )
         .map(|c| i64::from(c.restart_count))
         .sum()
 }

@@ -110,7 +110,10 @@ fn arity(name: &str, args: &[Value], n: usize) -> Result<(), ExecutionError> {
     if args.len() == n {
         Ok(())
     } else {
-        Err(err(name, format!("takes {n} argument(s), got {}", args.len())))
+        Err(err(
+            name,
+            format!("takes {n} argument(s), got {}", args.len()),
+        ))
     }
 }
 
@@ -144,7 +147,10 @@ fn string_map(name: &str, v: &Value) -> Result<BTreeMap<String, String>, Executi
             })
             .collect()),
         Value::Null => Ok(BTreeMap::new()),
-        other => Err(err(name, format!("expected a map of strings, got {other:?}"))),
+        other => Err(err(
+            name,
+            format!("expected a map of strings, got {other:?}"),
+        )),
     }
 }
 
@@ -159,7 +165,10 @@ fn name_arg(fname: &str, v: &Value) -> Result<String, ExecutionError> {
     match v {
         Value::String(s) => Ok(s.to_string()),
         Value::Map(_) => Ok(ns_name(v).1),
-        other => Err(err(fname, format!("expected an object or a name, got {other:?}"))),
+        other => Err(err(
+            fname,
+            format!("expected an object or a name, got {other:?}"),
+        )),
     }
 }
 
@@ -188,9 +197,10 @@ fn tolerated(pod: &Value, taint: &Value) -> bool {
 
 fn node_ready(node: &Value) -> bool {
     match field(node, "status").and_then(|s| field(s, "conditions")) {
-        Some(Value::List(l)) => l
-            .iter()
-            .any(|c| str_at(c, &["type"]).as_deref() == Some("Ready") && str_at(c, &["status"]).as_deref() == Some("True")),
+        Some(Value::List(l)) => l.iter().any(|c| {
+            str_at(c, &["type"]).as_deref() == Some("Ready")
+                && str_at(c, &["status"]).as_deref() == Some("True")
+        }),
         _ => false,
     }
 }
@@ -200,25 +210,31 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
     macro_rules! f {
         ($name:literal, |$w:ident, $args:ident| $body:expr) => {{
             let $w = Arc::clone(w);
-            ctx.add_function($name, move |Arguments($args): Arguments| -> Result<Value, ExecutionError> {
-                let $w: &World = &$w;
-                let $args: &[Value] = &$args;
-                $body
-            });
+            ctx.add_function(
+                $name,
+                move |Arguments($args): Arguments| -> Result<Value, ExecutionError> {
+                    let $w: &World = &$w;
+                    let $args: &[Value] = &$args;
+                    $body
+                },
+            );
         }};
     }
 
     f!("objects", |w, a| {
         arity("objects", a, 1)?;
         let kind = as_str("objects", &a[0])?;
-        let kind = Kind::parse(kind).ok_or_else(|| err("objects", format!("unknown kind {kind:?}")))?;
+        let kind =
+            Kind::parse(kind).ok_or_else(|| err("objects", format!("unknown kind {kind:?}")))?;
         Ok(list(w.objects(kind).to_vec()))
     });
     f!("get", |w, a| {
         arity("get", a, 3)?;
         let kind = as_str("get", &a[0])?;
         let kind = Kind::parse(kind).ok_or_else(|| err("get", format!("unknown kind {kind:?}")))?;
-        Ok(w.get(kind, as_str("get", &a[1])?, as_str("get", &a[2])?).cloned().unwrap_or(Value::Null))
+        Ok(w.get(kind, as_str("get", &a[1])?, as_str("get", &a[2])?)
+            .cloned()
+            .unwrap_or(Value::Null))
     });
     f!("pods_selected", |w, a| {
         arity("pods_selected", a, 1)?;
@@ -251,36 +267,56 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
     f!("node_has_image", |w, a| {
         arity("node_has_image", a, 2)?;
         let node = name_arg("node_has_image", &a[0])?;
-        Ok(Value::Bool(w.ix.node_has_image(&node, as_str("node_has_image", &a[1])?)))
+        Ok(Value::Bool(
+            w.ix.node_has_image(&node, as_str("node_has_image", &a[1])?),
+        ))
     });
     f!("node_images", |w, a| {
         arity("node_images", a, 1)?;
         let node = name_arg("node_images", &a[0])?;
-        Ok(list(w.ix.node_images(&node).into_iter().map(string).collect()))
+        Ok(list(
+            w.ix.node_images(&node).into_iter().map(string).collect(),
+        ))
     });
     f!("pod_status", |w, a| {
         arity("pod_status", a, 1)?;
-        Ok(string(w.typed_pod(&a[0]).map(podstatus::status).unwrap_or_default()))
+        Ok(string(
+            w.typed_pod(&a[0])
+                .map(podstatus::status)
+                .unwrap_or_default(),
+        ))
     });
     f!("pod_ready", |w, a| {
         arity("pod_ready", a, 1)?;
-        Ok(Value::Bool(w.typed_pod(&a[0]).is_some_and(podstatus::is_ready)))
+        Ok(Value::Bool(
+            w.typed_pod(&a[0]).is_some_and(podstatus::is_ready),
+        ))
     });
     f!("ready_count", |w, a| {
         arity("ready_count", a, 1)?;
-        let (r, t) = w.typed_pod(&a[0]).map(podstatus::ready_counts).unwrap_or_default();
+        let (r, t) = w
+            .typed_pod(&a[0])
+            .map(podstatus::ready_counts)
+            .unwrap_or_default();
         Ok(string(format!("{r}/{t}")))
     });
     f!("restarts", |w, a| {
         arity("restarts", a, 1)?;
-        Ok(Value::Int(w.typed_pod(&a[0]).map_or(0, podstatus::restarts)))
+        Ok(Value::Int(
+            w.typed_pod(&a[0]).map_or(0, podstatus::restarts),
+        ))
     });
     f!("events", |w, a| {
         arity("events", a, 1)?;
         let (ns, name) = ns_name(&a[0]);
         let kind = str_at(&a[0], &["kind"]).unwrap_or_default();
         let all = w.objects(Kind::Event);
-        Ok(list(w.ix.events_for(&kind, &ns, &name).into_iter().map(|i| all[i].clone()).collect()))
+        Ok(list(
+            w.ix.events_for(&kind, &ns, &name)
+                .into_iter()
+                .map(|i| all[i].clone())
+                .collect(),
+        ))
     });
     f!("owner", |w, a| {
         arity("owner", a, 1)?;
@@ -298,12 +334,17 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
             ("requests", Value::Int(m.requests as i64)),
             ("limits", Value::Int(m.limits as i64)),
             ("free", Value::Int((m.allocatable - m.requests) as i64)),
-            ("usage", m.usage.map_or(Value::Null, |u| Value::Int(u as i64))),
+            (
+                "usage",
+                m.usage.map_or(Value::Null, |u| Value::Int(u as i64)),
+            ),
         ]))
     });
     f!("pod_mem_request", |w, a| {
         arity("pod_mem_request", a, 1)?;
-        Ok(Value::Int(w.typed_pod(&a[0]).map_or(0, |p| pod_memory(p).0) as i64))
+        Ok(Value::Int(
+            w.typed_pod(&a[0]).map_or(0, |p| pod_memory(p).0) as i64,
+        ))
     });
     f!("has_metrics", |w, a| {
         arity("has_metrics", a, 0)?;
@@ -311,12 +352,16 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
     });
     f!("bytes", |_w, a| {
         arity("bytes", a, 1)?;
-        let q = Quantity::parse(as_str("bytes", &a[0])?).map_err(|e| err("bytes", e.to_string()))?;
+        let q =
+            Quantity::parse(as_str("bytes", &a[0])?).map_err(|e| err("bytes", e.to_string()))?;
         Ok(Value::Int(q.ceil_units() as i64))
     });
     f!("fmt_bytes", |_w, a| {
         arity("fmt_bytes", a, 1)?;
-        Ok(string(format_bytes(i128::from(as_int("fmt_bytes", &a[0])?))))
+        Ok(string(format_bytes(i128::from(as_int(
+            "fmt_bytes",
+            &a[0],
+        )?))))
     });
     f!("percent", |_w, a| {
         arity("percent", a, 2)?;
@@ -340,9 +385,15 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
     f!("schedulable", |_w, a| {
         arity("schedulable", a, 1)?;
         let n = &a[0];
-        let cordoned = matches!(field(n, "spec").and_then(|s| field(s, "unschedulable")), Some(Value::Bool(true)));
+        let cordoned = matches!(
+            field(n, "spec").and_then(|s| field(s, "unschedulable")),
+            Some(Value::Bool(true))
+        );
         let blocking = taints(n).iter().any(|t| {
-            matches!(str_at(t, &["effect"]).as_deref(), Some("NoSchedule") | Some("NoExecute"))
+            matches!(
+                str_at(t, &["effect"]).as_deref(),
+                Some("NoSchedule") | Some("NoExecute")
+            )
         });
         Ok(Value::Bool(node_ready(n) && !cordoned && !blocking))
     });
@@ -361,7 +412,10 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
             .transpose()?
             .unwrap_or_default();
         let labels = labels_of(node);
-        let cordoned = matches!(field(node, "spec").and_then(|s| field(s, "unschedulable")), Some(Value::Bool(true)));
+        let cordoned = matches!(
+            field(node, "spec").and_then(|s| field(s, "unschedulable")),
+            Some(Value::Bool(true))
+        );
         let need = w.typed_pod(pod).map_or(0, |p| pod_memory(p).0);
         let m = w.ix.node_memory(&ns_name(node).1);
         Ok(Value::Bool(
@@ -375,7 +429,10 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
         arity("without", a, 2)?;
         let mut m = string_map("without", &a[0])?;
         m.remove(as_str("without", &a[1])?);
-        Ok(map(m.iter().map(|(k, v)| (k.as_str(), string(v.clone()))).collect()))
+        Ok(map(m
+            .iter()
+            .map(|(k, v)| (k.as_str(), string(v.clone())))
+            .collect()))
     });
     f!("node_ip", |_w, a| {
         arity("node_ip", a, 1)?;
@@ -383,8 +440,17 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
             Some(Value::List(l)) => l.to_vec(),
             _ => Vec::new(),
         };
-        let pick = |t: &str| addrs.iter().find(|x| str_at(x, &["type"]).as_deref() == Some(t)).and_then(|x| str_at(x, &["address"]));
-        Ok(string(pick("ExternalIP").or_else(|| pick("InternalIP")).unwrap_or_default()))
+        let pick = |t: &str| {
+            addrs
+                .iter()
+                .find(|x| str_at(x, &["type"]).as_deref() == Some(t))
+                .and_then(|x| str_at(x, &["address"]))
+        };
+        Ok(string(
+            pick("ExternalIP")
+                .or_else(|| pick("InternalIP"))
+                .unwrap_or_default(),
+        ))
     });
     f!("dig", |_w, a| {
         // dig(value, 'a.b.c', default): a nested field, or the default when any part is
@@ -401,11 +467,19 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
     });
     f!("pods_in", |w, a| {
         arity("pods_in", a, 1)?;
-        Ok(w.pods(w.ix.pods_in_namespace(as_str("pods_in", &a[0])?).iter().copied()))
+        Ok(w.pods(
+            w.ix.pods_in_namespace(as_str("pods_in", &a[0])?)
+                .iter()
+                .copied(),
+        ))
     });
     f!("label", |_w, a| {
         arity("label", a, 2)?;
-        Ok(string(labels_of(&a[0]).remove(as_str("label", &a[1])?).unwrap_or_default()))
+        Ok(string(
+            labels_of(&a[0])
+                .remove(as_str("label", &a[1])?)
+                .unwrap_or_default(),
+        ))
     });
     f!("annotation", |_w, a| {
         arity("annotation", a, 2)?;
@@ -425,13 +499,28 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
         let best = w
             .objects(Kind::Node)
             .iter()
-            .filter(|n| node_ready(n) && !matches!(field(n, "spec").and_then(|s| field(s, "unschedulable")), Some(Value::Bool(true))))
-            .map(|n| (w.ix.node_memory(&ns_name(n).1).allocatable, std::cmp::Reverse(ns_name(n).1), n))
+            .filter(|n| {
+                node_ready(n)
+                    && !matches!(
+                        field(n, "spec").and_then(|s| field(s, "unschedulable")),
+                        Some(Value::Bool(true))
+                    )
+            })
+            .map(|n| {
+                (
+                    w.ix.node_memory(&ns_name(n).1).allocatable,
+                    std::cmp::Reverse(ns_name(n).1),
+                    n,
+                )
+            })
             .max_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         Ok(best.map_or(Value::Null, |b| b.2.clone()))
     });
     f!("image_ref", |_w, a| {
         arity("image_ref", a, 1)?;
-        Ok(string(crate::index::normalize_image(as_str("image_ref", &a[0])?)))
+        Ok(string(crate::index::normalize_image(as_str(
+            "image_ref",
+            &a[0],
+        )?)))
     });
 }

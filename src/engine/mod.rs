@@ -4,7 +4,9 @@ pub mod functions;
 pub mod template;
 pub mod values;
 
-use crate::finding::{Finding, Fix, ObjectRef, Patch, Report, RuleOutcome, RuleResult, fingerprint};
+use crate::finding::{
+    Finding, Fix, ObjectRef, Patch, Report, RuleOutcome, RuleResult, fingerprint,
+};
 use crate::index::Index;
 use crate::rules::model::Phase;
 use crate::rules::{Rule, Target};
@@ -19,20 +21,106 @@ use values::{field, str_at, string};
 
 /// CEL built-ins and macros, and the kube-cel library, besides our own helpers.
 const BUILTINS: &[&str] = &[
-    "has", "all", "exists", "exists_one", "map", "filter", "contains", "size", "max", "min",
-    "startsWith", "endsWith", "string", "bytes", "double", "int", "uint", "optional.none",
-    "optional.of", "optional.ofNonZeroValue", "value", "hasValue", "or", "orValue", "matches",
-    "duration", "timestamp", "getFullYear", "getMonth", "getDayOfYear", "getDayOfMonth",
-    "getDate", "getDayOfWeek", "getHours", "getMinutes", "getSeconds", "getMilliseconds",
-    "charAt", "indexOf", "lastIndexOf", "lowerAscii", "upperAscii", "replace", "split",
-    "substring", "trim", "join", "reverse", "strings.quote", "format", "distinct", "flatten",
-    "sort", "sum", "first", "last", "slice", "isSorted", "lists.range", "sets.contains",
-    "sets.equivalent", "sets.intersects", "find", "findAll", "quantity", "isQuantity",
-    "asInteger", "asApproximateFloat", "isInteger", "isGreaterThan", "isLessThan", "compareTo",
-    "add", "sub", "sign", "math.greatest", "math.least", "math.ceil", "math.floor", "math.round",
-    "math.abs", "math.sign", "math.trunc", "math.sqrt", "math.isNaN", "math.isInf",
-    "math.isFinite", "semver", "isSemver", "major", "minor", "patch", "url", "isURL", "ip",
-    "isIP", "cidr", "isCIDR", "base64.encode", "base64.decode",
+    "has",
+    "all",
+    "exists",
+    "exists_one",
+    "map",
+    "filter",
+    "contains",
+    "size",
+    "max",
+    "min",
+    "startsWith",
+    "endsWith",
+    "string",
+    "bytes",
+    "double",
+    "int",
+    "uint",
+    "optional.none",
+    "optional.of",
+    "optional.ofNonZeroValue",
+    "value",
+    "hasValue",
+    "or",
+    "orValue",
+    "matches",
+    "duration",
+    "timestamp",
+    "getFullYear",
+    "getMonth",
+    "getDayOfYear",
+    "getDayOfMonth",
+    "getDate",
+    "getDayOfWeek",
+    "getHours",
+    "getMinutes",
+    "getSeconds",
+    "getMilliseconds",
+    "charAt",
+    "indexOf",
+    "lastIndexOf",
+    "lowerAscii",
+    "upperAscii",
+    "replace",
+    "split",
+    "substring",
+    "trim",
+    "join",
+    "reverse",
+    "strings.quote",
+    "format",
+    "distinct",
+    "flatten",
+    "sort",
+    "sum",
+    "first",
+    "last",
+    "slice",
+    "isSorted",
+    "lists.range",
+    "sets.contains",
+    "sets.equivalent",
+    "sets.intersects",
+    "find",
+    "findAll",
+    "quantity",
+    "isQuantity",
+    "asInteger",
+    "asApproximateFloat",
+    "isInteger",
+    "isGreaterThan",
+    "isLessThan",
+    "compareTo",
+    "add",
+    "sub",
+    "sign",
+    "math.greatest",
+    "math.least",
+    "math.ceil",
+    "math.floor",
+    "math.round",
+    "math.abs",
+    "math.sign",
+    "math.trunc",
+    "math.sqrt",
+    "math.isNaN",
+    "math.isInf",
+    "math.isFinite",
+    "semver",
+    "isSemver",
+    "major",
+    "minor",
+    "patch",
+    "url",
+    "isURL",
+    "ip",
+    "isIP",
+    "cidr",
+    "isCIDR",
+    "base64.encode",
+    "base64.decode",
 ];
 
 /// Whether an expression may call `name`. Operators (`_==_`, `@in`, `!_`) always exist.
@@ -73,7 +161,11 @@ pub fn run(rules: &[Rule], ix: Index, opts: &RunOptions) -> Report {
             None => {
                 let before = report.findings.len();
                 evaluate(rule, &world, &root, opts, &mut report, &mut objects);
-                if report.findings.len() > before { RuleOutcome::Failed } else { RuleOutcome::Passed }
+                if report.findings.len() > before {
+                    RuleOutcome::Failed
+                } else {
+                    RuleOutcome::Passed
+                }
             }
         };
         report.rules.push(RuleResult {
@@ -91,14 +183,19 @@ pub fn run(rules: &[Rule], ix: Index, opts: &RunOptions) -> Report {
         );
     }
     for (kind, n) in &world.ix.snap.ignored_kinds {
-        report.notes.push(format!("ignored {n} object(s) of kind {kind}"));
+        report
+            .notes
+            .push(format!("ignored {n} object(s) of kind {kind}"));
     }
     report
 }
 
 fn skip_reason(rule: &Rule, world: &World, opts: &RunOptions) -> Option<String> {
     if !rule.spec.phase.runs_in(opts.phase) {
-        return Some(format!("{}-deploy check; --phase {}", rule.spec.phase, opts.phase));
+        return Some(format!(
+            "{}-deploy check; --phase {}",
+            rule.spec.phase, opts.phase
+        ));
     }
     let own = match rule.target {
         Target::Kind(k) => Some(k),
@@ -127,12 +224,20 @@ fn namespace_of_rule(rule: &Rule, opts: &RunOptions) -> Option<String> {
 fn candidates(rule: &Rule, world: &World, opts: &RunOptions) -> Vec<(ObjectRef, Value)> {
     let kind = match rule.target {
         Target::Cluster => {
-            let obj = ObjectRef { kind: "Cluster".into(), namespace: None, name: "cluster".into() };
+            let obj = ObjectRef {
+                kind: "Cluster".into(),
+                namespace: None,
+                name: "cluster".into(),
+            };
             return vec![(obj, values::map(vec![]))];
         }
         Target::Kind(k) => k,
     };
-    let want_ns = if kind.namespaced() { namespace_of_rule(rule, opts) } else { None };
+    let want_ns = if kind.namespaced() {
+        namespace_of_rule(rule, opts)
+    } else {
+        None
+    };
     world
         .objects(kind)
         .iter()
@@ -147,9 +252,20 @@ fn candidates(rule: &Rule, world: &World, opts: &RunOptions) -> Vec<(ObjectRef, 
             }
             let labels = field(v, "metadata").and_then(|m| field(m, "labels"));
             let label_ok = rule.spec.applies_to.labels.iter().all(|(k, want)| {
-                labels.and_then(|l| field(l, k)).is_some_and(|got| matches!(got, Value::String(s) if s.as_str() == want))
+                labels
+                    .and_then(|l| field(l, k))
+                    .is_some_and(|got| matches!(got, Value::String(s) if s.as_str() == want))
             });
-            label_ok.then(|| (ObjectRef { kind: kind.name().into(), namespace: ns, name }, v.clone()))
+            label_ok.then(|| {
+                (
+                    ObjectRef {
+                        kind: kind.name().into(),
+                        namespace: ns,
+                        name,
+                    },
+                    v.clone(),
+                )
+            })
         })
         .collect()
 }
@@ -165,11 +281,21 @@ fn exec(p: &Program, ctx: &Context) -> Result<Value, String> {
 fn truthy(v: &Value, what: &str) -> Result<bool, String> {
     match v {
         Value::Bool(b) => Ok(*b),
-        other => Err(format!("{what} must be a bool, got {}", template::display(other))),
+        other => Err(format!(
+            "{what} must be a bool, got {}",
+            template::display(other)
+        )),
     }
 }
 
-fn evaluate(rule: &Rule, world: &World, root: &Context, opts: &RunOptions, report: &mut Report, objects: &mut Vec<Value>) {
+fn evaluate(
+    rule: &Rule,
+    world: &World,
+    root: &Context,
+    opts: &RunOptions,
+    report: &mut Report,
+    objects: &mut Vec<Value>,
+) {
     let mut rctx = root.new_inner_scope();
     rctx.add_variable_from_value("params", rule.params.clone());
     for (obj_ref, obj) in candidates(rule, world, opts) {
@@ -181,42 +307,70 @@ fn evaluate(rule: &Rule, world: &World, root: &Context, opts: &RunOptions, repor
                 objects.push(obj);
             }
             Ok(None) => {}
-            Err(e) => report.errors.push(format!("{} ({}) on {obj_ref}: {e}", rule.spec.id, rule.source)),
+            Err(e) => report.errors.push(format!(
+                "{} ({}) on {obj_ref}: {e}",
+                rule.spec.id, rule.source
+            )),
         }
     }
 }
 
-fn evaluate_one(rule: &Rule, ctx: &mut Context, obj_ref: &ObjectRef) -> Result<Option<Finding>, String> {
+fn evaluate_one(
+    rule: &Rule,
+    ctx: &mut Context,
+    obj_ref: &ObjectRef,
+) -> Result<Option<Finding>, String> {
     for (name, p) in &rule.lets {
         let v = exec(p, ctx).map_err(|e| format!("let {name}: {e}"))?;
         ctx.add_variable_from_value(name.clone(), v);
     }
-    if !truthy(&exec(&rule.when, ctx).map_err(|e| format!("when: {e}"))?, "when")? {
+    if !truthy(
+        &exec(&rule.when, ctx).map_err(|e| format!("when: {e}"))?,
+        "when",
+    )? {
         return Ok(None);
     }
     let mut severity = rule.spec.severity;
     for (p, s) in &rule.escalate {
-        if truthy(&exec(p, ctx).map_err(|e| format!("escalate: {e}"))?, "escalate.when")? {
+        if truthy(
+            &exec(p, ctx).map_err(|e| format!("escalate: {e}"))?,
+            "escalate.when",
+        )? {
             severity = severity.max(*s);
         }
     }
-    let message = rule.message.render(ctx).map_err(|e| format!("message: {e}"))?;
+    let message = rule
+        .message
+        .render(ctx)
+        .map_err(|e| format!("message: {e}"))?;
     let fix = match &rule.fix {
         None => None,
         Some(f) => {
             let mut commands = Vec::new();
             for c in &f.commands {
                 let text = c.render(ctx).map_err(|e| format!("fix.commands: {e}"))?;
-                commands.extend(text.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).map(String::from));
+                commands.extend(
+                    text.lines()
+                        .map(str::trim_end)
+                        .filter(|l| !l.trim().is_empty())
+                        .map(String::from),
+                );
             }
             let mut patches = Vec::new();
             for p in &f.patches {
                 let items = match &p.for_each {
                     None => vec![None],
-                    Some(list) => match exec(list, ctx).map_err(|e| format!("fix.patches.for_each: {e}"))? {
-                        Value::List(l) => l.iter().cloned().map(Some).collect(),
-                        other => return Err(format!("fix.patches.for_each must be a list, got {}", template::display(&other))),
-                    },
+                    Some(list) => {
+                        match exec(list, ctx).map_err(|e| format!("fix.patches.for_each: {e}"))? {
+                            Value::List(l) => l.iter().cloned().map(Some).collect(),
+                            other => {
+                                return Err(format!(
+                                    "fix.patches.for_each must be a list, got {}",
+                                    template::display(&other)
+                                ));
+                            }
+                        }
+                    }
                 };
                 for item in items {
                     let mut pctx = ctx.new_inner_scope();
@@ -228,7 +382,10 @@ fn evaluate_one(rule: &Rule, ctx: &mut Context, obj_ref: &ObjectRef) -> Result<O
             }
             Some(Fix {
                 safety: f.safety,
-                summary: f.summary.render(ctx).map_err(|e| format!("fix.summary: {e}"))?,
+                summary: f
+                    .summary
+                    .render(ctx)
+                    .map_err(|e| format!("fix.summary: {e}"))?,
                 commands,
                 patches,
             })
@@ -260,7 +417,10 @@ fn render_patch(p: &crate::rules::CompiledPatch, ctx: &Context) -> Result<Patch,
                 .map(|n| n.render(ctx))
                 .transpose()
                 .map_err(|e| format!("fix.patches.namespace: {e}"))?,
-            name: p.name.render(ctx).map_err(|e| format!("fix.patches.name: {e}"))?,
+            name: p
+                .name
+                .render(ctx)
+                .map_err(|e| format!("fix.patches.name: {e}"))?,
         },
         patch_type: p.patch_type,
         body: values::to_json(&body),
@@ -278,7 +438,9 @@ fn link_causes(rules: &[Rule], root: &Context, report: &mut Report, objects: &[V
     let mut links = Vec::new();
     let mut errors = Vec::new();
     for (i, f) in report.findings.iter().enumerate() {
-        let Some(rule) = rule_of.get(f.rule_id.as_str()) else { continue };
+        let Some(rule) = rule_of.get(f.rule_id.as_str()) else {
+            continue;
+        };
         if rule.caused_by.is_empty() {
             continue;
         }
@@ -291,7 +453,10 @@ fn link_causes(rules: &[Rule], root: &Context, report: &mut Report, objects: &[V
             match exec(p, &sctx) {
                 Ok(v) => sctx.add_variable_from_value(name.clone(), v),
                 Err(e) => {
-                    errors.push(format!("{} caused_by on {}: let {name}: {e}", f.rule_id, f.object));
+                    errors.push(format!(
+                        "{} caused_by on {}: let {name}: {e}",
+                        f.rule_id, f.object
+                    ));
                     lets_ok = false;
                     break;
                 }
@@ -310,7 +475,10 @@ fn link_causes(rules: &[Rule], root: &Context, report: &mut Report, objects: &[V
                 match exec(p, &ctx).and_then(|v| truthy(&v, "caused_by.when")) {
                     Ok(true) => links.push((j, i)),
                     Ok(false) => {}
-                    Err(e) => errors.push(format!("{} caused_by {cause_rule} on {}: {e}", f.rule_id, f.object)),
+                    Err(e) => errors.push(format!(
+                        "{} caused_by {cause_rule} on {}: {e}",
+                        f.rule_id, f.object
+                    )),
                 }
             }
         }

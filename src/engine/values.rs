@@ -33,7 +33,9 @@ pub fn to_json(v: &Value) -> serde_json::Value {
         Value::Bool(b) => (*b).into(),
         Value::Int(i) => (*i).into(),
         Value::UInt(u) => (*u).into(),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+        Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+        }
         Value::String(s) => s.as_str().into(),
         Value::List(l) => l.iter().map(to_json).collect(),
         Value::Map(m) => {

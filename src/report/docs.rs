@@ -18,11 +18,17 @@ pub fn list(rules: &[Rule]) -> String {
             r.spec.severity.to_string(),
             r.spec.phase.to_string(),
             r.spec.category.clone(),
-            r.spec.fix.as_ref().map_or("-".into(), |f| f.safety.to_string()),
+            r.spec
+                .fix
+                .as_ref()
+                .map_or("-".into(), |f| f.safety.to_string()),
             r.spec.title.clone(),
         ]);
     }
-    format!("{t}\n{} rules. `ttdoctor explain ID` prints one in full.\n", rules.len())
+    format!(
+        "{t}\n{} rules. `ttdoctor explain ID` prints one in full.\n",
+        rules.len()
+    )
 }
 
 /// One rule in full: what it checks, why, how it is fixed, where it came from.
@@ -30,7 +36,12 @@ pub fn explain(r: &Rule) -> String {
     let s = &r.spec;
     let mut out = String::new();
     writeln!(out, "{} — {}", s.id, s.title).unwrap();
-    writeln!(out, "severity: {} · phase: {} · category: {} · applies to: {}", s.severity, s.phase, s.category, s.applies_to.kind).unwrap();
+    writeln!(
+        out,
+        "severity: {} · phase: {} · category: {} · applies to: {}",
+        s.severity, s.phase, s.category, s.applies_to.kind
+    )
+    .unwrap();
     writeln!(out, "source: {}\n", r.source).unwrap();
     out.push_str(&wrap(s.explanation.trim(), "", super::human::WIDTH));
     if let Some(f) = &s.fix {
@@ -39,17 +50,44 @@ pub fn explain(r: &Rule) -> String {
             writeln!(out, "  {}", c.value.trim()).unwrap();
         }
         if !f.patches.is_empty() {
-            writeln!(out, "  API changes: {}", f.patches.iter().map(|p| format!("{} ({:?} patch)", p.kind, p.patch_type)).collect::<Vec<_>>().join(", ")).unwrap();
+            writeln!(
+                out,
+                "  API changes: {}",
+                f.patches
+                    .iter()
+                    .map(|p| format!("{} ({:?} patch)", p.kind, p.patch_type))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+            .unwrap();
         }
     }
     if !s.caused_by.is_empty() {
-        writeln!(out, "\noften caused by: {}", s.caused_by.iter().map(|c| c.rule.as_str()).collect::<Vec<_>>().join(", ")).unwrap();
+        writeln!(
+            out,
+            "\noften caused by: {}",
+            s.caused_by
+                .iter()
+                .map(|c| c.rule.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+        .unwrap();
     }
     if !s.params.is_empty() {
-        writeln!(out, "\nparameters (override with --param {}.KEY=VALUE):", s.id).unwrap();
+        writeln!(
+            out,
+            "\nparameters (override with --param {}.KEY=VALUE):",
+            s.id
+        )
+        .unwrap();
         for (k, v) in &s.params {
             let v = v.to_string();
-            let v = if v.len() > 80 { format!("{}…", &v[..80]) } else { v };
+            let v = if v.len() > 80 {
+                format!("{}…", &v[..80])
+            } else {
+                v
+            };
             writeln!(out, "  {k} = {v}").unwrap();
         }
     }

@@ -38,7 +38,10 @@ pub fn render(report: &Report, header: &str, opts: &HumanOptions) -> String {
 
     let mut categories: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
     for (i, r) in report.rules.iter().enumerate() {
-        categories.entry(category_rank(&r.category)).or_default().push(i);
+        categories
+            .entry(category_rank(&r.category))
+            .or_default()
+            .push(i);
     }
     for ((_, cat), rule_idx) in &categories {
         writeln!(out, "{}\n{}", cat.bold(), "-".repeat(cat.chars().count())).unwrap();
@@ -54,7 +57,15 @@ pub fn render(report: &Report, header: &str, opts: &HumanOptions) -> String {
             match &rule.outcome {
                 RuleOutcome::Skipped(reason) => {
                     if opts.verbose {
-                        writeln!(out, "{} {} {} {}", "-".dimmed(), rule.id.dimmed(), rule.title.dimmed(), format!("(skipped: {reason})").dimmed()).unwrap();
+                        writeln!(
+                            out,
+                            "{} {} {} {}",
+                            "-".dimmed(),
+                            rule.id.dimmed(),
+                            rule.title.dimmed(),
+                            format!("(skipped: {reason})").dimmed()
+                        )
+                        .unwrap();
                     }
                     continue;
                 }
@@ -65,7 +76,14 @@ pub fn render(report: &Report, header: &str, opts: &HumanOptions) -> String {
                 RuleOutcome::Failed => {}
             }
             let worst = findings.iter().map(|&i| report.findings[i].severity).max();
-            writeln!(out, "{} {} {}", mark(worst), rule.id.dimmed(), rule.title.bold()).unwrap();
+            writeln!(
+                out,
+                "{} {} {}",
+                mark(worst),
+                rule.id.dimmed(),
+                rule.title.bold()
+            )
+            .unwrap();
             for &i in &findings {
                 render_finding(&mut out, report, i);
             }
@@ -79,7 +97,14 @@ pub fn render(report: &Report, header: &str, opts: &HumanOptions) -> String {
         out.push('\n');
     }
     if !report.errors.is_empty() {
-        writeln!(out, "{}", "rule errors (a rule is broken; results are incomplete):".red().bold()).unwrap();
+        writeln!(
+            out,
+            "{}",
+            "rule errors (a rule is broken; results are incomplete):"
+                .red()
+                .bold()
+        )
+        .unwrap();
         for e in &report.errors {
             out.push_str(&wrap(e, "  ", WIDTH));
         }
@@ -97,19 +122,48 @@ fn render_finding(out: &mut String, report: &Report, i: usize) {
     let body = body.trim_start().to_string();
     write!(out, "{lead}{body}").unwrap();
     if !f.caused_by.is_empty() {
-        let causes: Vec<String> = f.caused_by.iter().map(|&c| object_line(&report.findings[c])).collect();
-        out.push_str(&wrap(&format!("↳ caused by {} — fix that first", causes.join("; ")), "      ", WIDTH).dimmed().to_string());
+        let causes: Vec<String> = f
+            .caused_by
+            .iter()
+            .map(|&c| object_line(&report.findings[c]))
+            .collect();
+        out.push_str(
+            &wrap(
+                &format!("↳ caused by {} — fix that first", causes.join("; ")),
+                "      ",
+                WIDTH,
+            )
+            .dimmed()
+            .to_string(),
+        );
     } else if let Some(fix) = &f.fix {
-        out.push_str(&wrap(&format!("fix ({}): {}", fix.safety, fix.summary), "      ", WIDTH).green().to_string());
+        out.push_str(
+            &wrap(
+                &format!("fix ({}): {}", fix.safety, fix.summary),
+                "      ",
+                WIDTH,
+            )
+            .green()
+            .to_string(),
+        );
         for c in &fix.commands {
             out.push_str(&super::fold_command(c, "        ", WIDTH).cyan().to_string());
         }
     }
     if !f.causes.is_empty() {
-        writeln!(out, "      {}", format!("this causes {} finding(s):", f.causes.len()).dimmed()).unwrap();
+        writeln!(
+            out,
+            "      {}",
+            format!("this causes {} finding(s):", f.causes.len()).dimmed()
+        )
+        .unwrap();
         for &s in &f.causes {
             let sf = &report.findings[s];
-            out.push_str(&wrap(&format!("{} {}: {}", mark(Some(sf.severity)), sf.rule_id, sf.object), "        ", WIDTH));
+            out.push_str(&wrap(
+                &format!("{} {}: {}", mark(Some(sf.severity)), sf.rule_id, sf.object),
+                "        ",
+                WIDTH,
+            ));
         }
     }
 }
@@ -134,7 +188,14 @@ fn summary(report: &Report) -> String {
     }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(vec!["category", "checks passed", "errors", "warnings", "info", "skipped"]);
+    t.set_header(vec![
+        "category",
+        "checks passed",
+        "errors",
+        "warnings",
+        "info",
+        "skipped",
+    ]);
     let mut total = [0usize; 5];
     for ((_, cat), row) in &rows {
         for (t, v) in total.iter_mut().zip(row) {
@@ -153,8 +214,16 @@ fn summary(report: &Report) -> String {
         .filter(|f| f.caused_by.is_empty() && f.severity >= Severity::Warn)
         .count();
     let verdict = match report.max_severity() {
-        Some(Severity::Error) => format!("{} {} error(s), {} warning(s); {} root cause(s) to fix first", "×".red().bold(), total[1], total[2], roots),
-        Some(Severity::Warn) => format!("{} no errors, {} warning(s)", "‼".yellow().bold(), total[2]),
+        Some(Severity::Error) => format!(
+            "{} {} error(s), {} warning(s); {} root cause(s) to fix first",
+            "×".red().bold(),
+            total[1],
+            total[2],
+            roots
+        ),
+        Some(Severity::Warn) => {
+            format!("{} no errors, {} warning(s)", "‼".yellow().bold(), total[2])
+        }
         _ => format!("{} no errors or warnings", "√".green()),
     };
     format!("{t}\n{verdict}\n")

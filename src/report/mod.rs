@@ -6,14 +6,24 @@ pub mod human;
 /// Categories in the order a reader should meet them: what breaks scheduling and storage
 /// comes before the workloads it breaks. Unknown categories follow alphabetically.
 const CATEGORY_ORDER: &[&str] = &[
-    "cluster", "nodes", "scheduling", "storage", "images", "database", "workloads", "capacity",
+    "cluster",
+    "nodes",
+    "scheduling",
+    "storage",
+    "images",
+    "database",
+    "workloads",
+    "capacity",
     "access",
 ];
 
 /// Sort key for a category name.
 pub fn category_rank(c: &str) -> (usize, String) {
     (
-        CATEGORY_ORDER.iter().position(|x| *x == c).unwrap_or(CATEGORY_ORDER.len()),
+        CATEGORY_ORDER
+            .iter()
+            .position(|x| *x == c)
+            .unwrap_or(CATEGORY_ORDER.len()),
         c.to_string(),
     )
 }

@@ -89,7 +89,11 @@ pub fn load(user_dir: Option<&Path>) -> Result<Vec<Rule>, Vec<RuleError>> {
     }
     rules.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
     check_references(&rules, &mut errors);
-    if errors.is_empty() { Ok(rules) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(rules)
+    } else {
+        Err(errors)
+    }
 }
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<(String, String)>, String> {
@@ -149,13 +153,19 @@ pub fn compile(file: &str, text: &str) -> Result<Rule, RuleError> {
     })?;
     let id_ok = Regex::new(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$").expect("static regex");
     if !id_ok.is_match(&spec.id) {
-        return Err(fail(None, format!("id {:?} must look like TT-STO-001", spec.id)));
+        return Err(fail(
+            None,
+            format!("id {:?} must look like TT-STO-001", spec.id),
+        ));
     }
     let target = if spec.applies_to.kind == "Cluster" {
         Target::Cluster
     } else {
         Target::Kind(Kind::parse(&spec.applies_to.kind).ok_or_else(|| {
-            fail(None, format!("applies_to.kind: unknown kind {:?}", spec.applies_to.kind))
+            fail(
+                None,
+                format!("applies_to.kind: unknown kind {:?}", spec.applies_to.kind),
+            )
         })?)
     };
     let name_re = match &spec.applies_to.name {
@@ -170,26 +180,40 @@ pub fn compile(file: &str, text: &str) -> Result<Rule, RuleError> {
         .iter()
         .map(|k| Kind::parse(k).ok_or_else(|| fail(None, format!("requires: unknown kind {k:?}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut vars: HashSet<String> = ["object", "params", "namespace", "cause"].map(String::from).into();
-    let prog = |field: &str, s: &Spanned<String>, vars: &HashSet<String>| -> Result<Program, RuleError> {
-        let line = Some(s.referenced.line());
-        let p = Program::compile(&s.value)
-            .map_err(|e| fail(line, format!("{field}: CEL does not compile: {}", crate::engine::first_line(&e.to_string()))))?;
-        check_program(&p, vars).map_err(|m| fail(line, format!("{field}: {m}")))?;
-        Ok(p)
-    };
-    let tmpl = |field: &str, s: &Spanned<String>, vars: &HashSet<String>| -> Result<Template, RuleError> {
-        let line = Some(s.referenced.line());
-        let t = Template::compile(&s.value).map_err(|m| fail(line, format!("{field}: {m}")))?;
-        for p in t.programs() {
-            check_program(p, vars).map_err(|m| fail(line, format!("{field}: {m}")))?;
-        }
-        Ok(t)
-    };
+    let mut vars: HashSet<String> = ["object", "params", "namespace", "cause"]
+        .map(String::from)
+        .into();
+    let prog =
+        |field: &str, s: &Spanned<String>, vars: &HashSet<String>| -> Result<Program, RuleError> {
+            let line = Some(s.referenced.line());
+            let p = Program::compile(&s.value).map_err(|e| {
+                fail(
+                    line,
+                    format!(
+                        "{field}: CEL does not compile: {}",
+                        crate::engine::first_line(&e.to_string())
+                    ),
+                )
+            })?;
+            check_program(&p, vars).map_err(|m| fail(line, format!("{field}: {m}")))?;
+            Ok(p)
+        };
+    let tmpl =
+        |field: &str, s: &Spanned<String>, vars: &HashSet<String>| -> Result<Template, RuleError> {
+            let line = Some(s.referenced.line());
+            let t = Template::compile(&s.value).map_err(|m| fail(line, format!("{field}: {m}")))?;
+            for p in t.programs() {
+                check_program(p, vars).map_err(|m| fail(line, format!("{field}: {m}")))?;
+            }
+            Ok(t)
+        };
     let mut lets = Vec::new();
     for binding in &spec.lets {
         if binding.len() != 1 {
-            return Err(fail(None, "let: each entry must be a single `name: expression`".into()));
+            return Err(fail(
+                None,
+                "let: each entry must be a single `name: expression`".into(),
+            ));
         }
         let (name, expr) = binding.iter().next().expect("one entry");
         lets.push((name.clone(), prog(&format!("let.{name}"), expr, &vars)?));
@@ -216,14 +240,24 @@ pub fn compile(file: &str, text: &str) -> Result<Rule, RuleError> {
                 .patches
                 .iter()
                 .map(|p| {
-                    Kind::parse(&p.kind).ok_or_else(|| fail(None, format!("fix.patches.kind: unknown kind {:?}", p.kind)))?;
+                    Kind::parse(&p.kind).ok_or_else(|| {
+                        fail(None, format!("fix.patches.kind: unknown kind {:?}", p.kind))
+                    })?;
                     let mut vars = vars.clone();
                     vars.insert("item".into());
                     let vars = &vars;
                     Ok(CompiledPatch {
-                        for_each: p.for_each.as_ref().map(|e| prog("fix.patches.for_each", e, vars)).transpose()?,
+                        for_each: p
+                            .for_each
+                            .as_ref()
+                            .map(|e| prog("fix.patches.for_each", e, vars))
+                            .transpose()?,
                         kind: p.kind.clone(),
-                        namespace: p.namespace.as_ref().map(|n| tmpl("fix.patches.namespace", n, vars)).transpose()?,
+                        namespace: p
+                            .namespace
+                            .as_ref()
+                            .map(|n| tmpl("fix.patches.namespace", n, vars))
+                            .transpose()?,
                         name: tmpl("fix.patches.name", &p.name, vars)?,
                         patch_type: p.patch_type,
                         body: prog("fix.patches.body", &p.body, vars)?,
@@ -238,7 +272,10 @@ pub fn compile(file: &str, text: &str) -> Result<Rule, RuleError> {
         .map(|c| Ok((c.rule.clone(), prog("caused_by.when", &c.when, &vars)?)))
         .collect::<Result<Vec<_>, RuleError>>()?;
     let params = crate::engine::values::from_json(&serde_json::Value::Object(
-        spec.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        spec.params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     ));
     Ok(Rule {
         source: file.to_string(),
@@ -280,21 +317,33 @@ pub fn find<'a>(rules: &'a [Rule], id: &str) -> Option<&'a Rule> {
 /// Applies `RULE.KEY=VALUE` overrides (VALUE is read as YAML: `90`, `true`, `[a, b]`).
 pub fn apply_params(rules: &mut [Rule], overrides: &[String]) -> Result<(), String> {
     for o in overrides {
-        let (path, value) = o.split_once('=').ok_or_else(|| format!("{o:?} is not RULE.KEY=VALUE"))?;
-        let (id, key) = path.split_once('.').ok_or_else(|| format!("{o:?} is not RULE.KEY=VALUE"))?;
+        let (path, value) = o
+            .split_once('=')
+            .ok_or_else(|| format!("{o:?} is not RULE.KEY=VALUE"))?;
+        let (id, key) = path
+            .split_once('.')
+            .ok_or_else(|| format!("{o:?} is not RULE.KEY=VALUE"))?;
         let rule = rules
             .iter_mut()
             .find(|r| r.spec.id.eq_ignore_ascii_case(id))
             .ok_or_else(|| format!("no rule {id:?}"))?;
         if !rule.spec.params.contains_key(key) {
             let known: Vec<&str> = rule.spec.params.keys().map(String::as_str).collect();
-            return Err(format!("rule {} has no parameter {key:?} (it has: {})", rule.spec.id, known.join(", ")));
+            return Err(format!(
+                "rule {} has no parameter {key:?} (it has: {})",
+                rule.spec.id,
+                known.join(", ")
+            ));
         }
-        let v: serde_json::Value =
-            serde_saphyr::from_str(value).map_err(|e| format!("{o:?}: {}", crate::engine::first_line(&e.to_string())))?;
+        let v: serde_json::Value = serde_saphyr::from_str(value)
+            .map_err(|e| format!("{o:?}: {}", crate::engine::first_line(&e.to_string())))?;
         rule.spec.params.insert(key.to_string(), v);
         rule.params = crate::engine::values::from_json(&serde_json::Value::Object(
-            rule.spec.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            rule.spec
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         ));
     }
     Ok(())

@@ -92,7 +92,11 @@ fn add_document(snap: &mut Snapshot, doc: Value) -> Result<(), String> {
     insert(snap, &kind, Value::Object(map))
 }
 
-fn add_items(snap: &mut Snapshot, items: Vec<Value>, item_kind: Option<&str>) -> Result<(), String> {
+fn add_items(
+    snap: &mut Snapshot,
+    items: Vec<Value>,
+    item_kind: Option<&str>,
+) -> Result<(), String> {
     for (i, item) in items.into_iter().enumerate() {
         let kind = item
             .get("kind")
@@ -159,14 +163,22 @@ metadata:
 
     #[test]
     fn errors_say_where() {
-        let e = load_str("kind: List\nitems:\n  - kind: Pod\n    metadata: [1\n", "f.yaml").unwrap_err();
+        let e = load_str(
+            "kind: List\nitems:\n  - kind: Pod\n    metadata: [1\n",
+            "f.yaml",
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("f.yaml: invalid YAML"), "{e}");
         let e = load_str(
             "kind: List\nitems:\n- kind: Pod\n  apiVersion: v1\n  metadata:\n    name: p\n    namespace: ns\n  spec:\n    containers: 7\n",
             "f.yaml",
         )
         .unwrap_err();
-        assert!(e.to_string().contains("item 1: Pod ns/p is not a valid Pod"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("item 1: Pod ns/p is not a valid Pod"),
+            "{e}"
+        );
         let e = load_str("", "f.yaml").unwrap_err();
         assert!(e.to_string().contains("no Kubernetes objects"), "{e}");
         let e = load_str("hello", "f.yaml").unwrap_err();

@@ -99,7 +99,11 @@ impl Snapshot {
         self.pods
             .iter()
             .filter_map(|p| p.metadata.namespace.clone())
-            .chain(self.namespaces.iter().filter_map(|n| n.metadata.name.clone()))
+            .chain(
+                self.namespaces
+                    .iter()
+                    .filter_map(|n| n.metadata.name.clone()),
+            )
             .collect()
     }
 
