@@ -28,6 +28,7 @@ pub struct Rule {
     pub source: String,
     pub target: Target,
     pub name_re: Option<Regex>,
+    pub filter: Option<Program>,
     pub requires: Vec<Kind>,
     pub params: Value,
     pub lets: Vec<(String, Program)>,
@@ -207,6 +208,7 @@ pub fn compile(file: &str, text: &str) -> Result<Rule, RuleError> {
             }
             Ok(t)
         };
+    let filter = spec.applies_to.filter.as_ref().map(|f| prog("applies_to.where", f, &vars)).transpose()?;
     let mut lets = Vec::new();
     for binding in &spec.lets {
         if binding.len() != 1 {
@@ -281,6 +283,7 @@ pub fn compile(file: &str, text: &str) -> Result<Rule, RuleError> {
         source: file.to_string(),
         target,
         name_re,
+        filter,
         requires,
         params,
         lets,

@@ -129,6 +129,10 @@ pub struct AppliesTo {
     /// Labels the object must carry.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// CEL over `object` and `params`, evaluated before the `let`s: a cheap filter that
+    /// spares the rest of the rule for objects that cannot match (like matchConditions).
+    #[serde(default, rename = "where")]
+    pub filter: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
