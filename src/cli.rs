@@ -32,8 +32,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Check a cluster snapshot and report findings with their fixes.
+    /// Check a cluster (live, or a snapshot file) and report findings with their fixes.
     Check(CheckArgs),
+    /// Save what `check` reads from the cluster to a file (`check --snapshot` reads it back).
+    Snapshot(SnapshotArgs),
     /// List the rules.
     Rules(RulesArgs),
     /// Print a rule's documentation.
@@ -52,14 +54,43 @@ pub struct RulesArgs {
     pub rules: Option<PathBuf>,
 }
 
-#[derive(clap::Args, Debug)]
-pub struct CheckArgs {
-    /// A snapshot file: the output of `kubectl get nodes,storageclasses,... -A -o yaml`.
+/// How to reach a live cluster (like kubectl).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// Path to a kubeconfig (default: KUBECONFIG, then ~/.kube/config, then in-cluster).
     #[arg(long, value_name = "FILE")]
-    pub snapshot: Option<PathBuf>,
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Deadline for each API call, e.g. 10s, 500ms, 1m.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: std::time::Duration,
     /// Namespace TrainTicket is deployed in.
     #[arg(short = 'n', long, default_value = "train-ticket")]
     pub namespace: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SnapshotArgs {
+    /// Where to write the snapshot (`-` for stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Show per-kind timings and counts.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// Check a snapshot file (the output of `kubectl get nodes,storageclasses,... -A -o yaml`)
+    /// instead of the live cluster.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Which checks to run: before deploying, after, or all.
     #[arg(long, value_enum, default_value_t = PhaseArg::All)]
     pub phase: PhaseArg,
@@ -68,9 +99,36 @@ pub struct CheckArgs {
     /// Override a rule parameter, e.g. `--param TT-MEM-001.error_percent=90`.
     #[arg(long = "param", value_name = "RULE.KEY=VALUE")]
     pub params: Vec<String>,
-    /// Also show skipped checks.
+    /// Also show skipped checks, and per-kind timings when reading a live cluster.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// `10s`, `500ms`, `2m`, or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (try 10s, 500ms, 1m)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {s:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!("duration {s:?} must be positive"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod engine;
 pub mod finding;
 pub mod index;
+pub mod live;
 pub mod podstatus;
 pub mod quantity;
 pub mod report;

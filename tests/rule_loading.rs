@@ -65,34 +65,65 @@ fn unknown_field_is_rejected_with_file_and_line() {
 #[test]
 fn bad_yaml_is_rejected() {
     let errs = load_errors("id: X-1\ntitle: [unclosed\n");
-    assert!(errs[0].contains("bad.yaml") && errs[0].contains("line"), "{}", errs[0]);
+    assert!(
+        errs[0].contains("bad.yaml") && errs[0].contains("line"),
+        "{}",
+        errs[0]
+    );
 }
 
 #[test]
 fn cel_that_does_not_compile_is_rejected_with_its_line() {
-    let errs = load_errors(&GOOD.replace("when: label(object, params.key) == ''", "when: label(object, params.key) == ("));
+    let errs = load_errors(&GOOD.replace(
+        "when: label(object, params.key) == ''",
+        "when: label(object, params.key) == (",
+    ));
     assert!(errs[0].contains("bad.yaml:11"), "{}", errs[0]);
-    assert!(errs[0].contains("when: CEL does not compile"), "{}", errs[0]);
+    assert!(
+        errs[0].contains("when: CEL does not compile"),
+        "{}",
+        errs[0]
+    );
 }
 
 #[test]
 fn unknown_function_is_rejected() {
-    let errs = load_errors(&GOOD.replace("label(object, params.key) == ''", "lable(object, params.key) == ''"));
-    assert!(errs[0].contains("unknown function(s): lable"), "{}", errs[0]);
+    let errs = load_errors(&GOOD.replace(
+        "label(object, params.key) == ''",
+        "lable(object, params.key) == ''",
+    ));
+    assert!(
+        errs[0].contains("unknown function(s): lable"),
+        "{}",
+        errs[0]
+    );
     assert!(errs[0].contains("bad.yaml:11"), "{}", errs[0]);
 }
 
 #[test]
 fn bad_template_is_rejected() {
-    let errs = load_errors(&GOOD.replace("has no ${params.key} label", "has no ${params.key label"));
-    assert!(errs[0].contains("message") && errs[0].contains("unclosed"), "{}", errs[0]);
+    let errs =
+        load_errors(&GOOD.replace("has no ${params.key} label", "has no ${params.key label"));
+    assert!(
+        errs[0].contains("message") && errs[0].contains("unclosed"),
+        "{}",
+        errs[0]
+    );
 }
 
 #[test]
 fn unknown_kind_duplicate_id_and_dangling_cause_are_rejected() {
-    assert!(load_errors(&GOOD.replace("kind: Namespace", "kind: Gizmo"))[0].contains("unknown kind \"Gizmo\""));
-    assert!(load_errors(&GOOD.replace("id: USER-001", "id: TT-DB-001"))[0].contains("duplicate rule id TT-DB-001"));
+    assert!(
+        load_errors(&GOOD.replace("kind: Namespace", "kind: Gizmo"))[0]
+            .contains("unknown kind \"Gizmo\"")
+    );
+    assert!(
+        load_errors(&GOOD.replace("id: USER-001", "id: TT-DB-001"))[0]
+            .contains("duplicate rule id TT-DB-001")
+    );
     let dangling = format!("{GOOD}caused_by:\n  - rule: NOPE-001\n    when: 'true'\n");
     assert!(load_errors(&dangling)[0].contains("unknown rule NOPE-001"));
-    assert!(load_errors(&GOOD.replace("id: USER-001", "id: lowercase"))[0].contains("must look like"));
+    assert!(
+        load_errors(&GOOD.replace("id: USER-001", "id: lowercase"))[0].contains("must look like")
+    );
 }

@@ -208,7 +208,12 @@ pub fn compile(file: &str, text: &str) -> Result<Rule, RuleError> {
             }
             Ok(t)
         };
-    let filter = spec.applies_to.filter.as_ref().map(|f| prog("applies_to.where", f, &vars)).transpose()?;
+    let filter = spec
+        .applies_to
+        .filter
+        .as_ref()
+        .map(|f| prog("applies_to.where", f, &vars))
+        .transpose()?;
     let mut lets = Vec::new();
     for binding in &spec.lets {
         if binding.len() != 1 {

@@ -80,6 +80,23 @@ fn add_document(snap: &mut Snapshot, doc: Value) -> Result<(), String> {
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or("object without a `kind` field")?;
+    if kind == super::write::INFO_KIND
+        && map.get("apiVersion").and_then(Value::as_str) == Some(super::write::INFO_API_VERSION)
+    {
+        // What the live collection could not read: keep it unavailable on re-check.
+        for (k, reason) in map
+            .get("unavailable")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let kind =
+                super::Kind::parse(k).ok_or_else(|| format!("{kind}: unknown kind {k:?}"))?;
+            snap.unavailable
+                .insert(kind, reason.as_str().unwrap_or("unavailable").to_string());
+        }
+        return Ok(());
+    }
     if kind.ends_with("List") {
         let items = match map.remove("items") {
             Some(Value::Array(items)) => items,

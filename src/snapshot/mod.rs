@@ -3,10 +3,12 @@
 mod kinds;
 mod load;
 mod metrics;
+mod write;
 
 pub use kinds::Kind;
 pub use load::{LoadError, load_file, load_str};
 pub use metrics::NodeMetrics;
+pub use write::to_yaml;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
