@@ -38,22 +38,18 @@ enum ListError {
     Fatal(String),
 }
 
-/// One kind's result, typed into the snapshot by [`Items::store`].
-enum Items {
-    Typed(Kind, Vec<serde_json::Value>),
-}
+/// The objects of one kind and the number of pages they took.
+type Listed = Result<(Vec<serde_json::Value>, usize), ListError>;
 
-impl Items {
-    fn store(self, snap: &mut Snapshot) -> Result<(), String> {
-        let Items::Typed(kind, values) = self;
-        if kind == Kind::NodeMetrics {
-            snap.node_metrics.get_or_insert_default();
-        }
-        for v in values {
-            snap.insert_json(kind.name(), v)?;
-        }
-        Ok(())
+/// Adds one kind's objects to the snapshot (an empty metrics list still means "served").
+fn store(snap: &mut Snapshot, kind: Kind, values: Vec<serde_json::Value>) -> Result<(), String> {
+    if kind == Kind::NodeMetrics {
+        snap.node_metrics.get_or_insert_default();
     }
+    for v in values {
+        snap.insert_json(kind.name(), v)?;
+    }
+    Ok(())
 }
 
 /// Reads every kind the rules use.
@@ -61,11 +57,7 @@ pub async fn collect(
     conn: &Connection,
     opts: &CollectOptions,
 ) -> Result<(Snapshot, Vec<KindStat>), Unreachable> {
-    let mut tasks: JoinSet<(
-        Kind,
-        Result<(Vec<serde_json::Value>, usize), ListError>,
-        Duration,
-    )> = JoinSet::new();
+    let mut tasks: JoinSet<(Kind, Listed, Duration)> = JoinSet::new();
     for kind in Kind::ALL {
         let conn = conn.clone();
         let opts = opts.clone();
@@ -89,15 +81,13 @@ pub async fn collect(
         match res {
             Ok((items, pages)) => {
                 let count = items.len();
-                Items::Typed(kind, items)
-                    .store(&mut snap)
-                    .map_err(|e| Unreachable {
-                        message: format!(
-                            "{} answered a {} list ttdoctor cannot read: {e}",
-                            conn.server,
-                            kind.name()
-                        ),
-                    })?;
+                store(&mut snap, kind, items).map_err(|e| Unreachable {
+                    message: format!(
+                        "{} answered a {} list ttdoctor cannot read: {e}",
+                        conn.server,
+                        kind.name()
+                    ),
+                })?;
                 stats.push(KindStat {
                     kind,
                     count,
@@ -131,11 +121,7 @@ pub async fn collect(
     Ok((snap, stats))
 }
 
-async fn list_kind(
-    conn: &Connection,
-    kind: Kind,
-    opts: &CollectOptions,
-) -> Result<(Vec<serde_json::Value>, usize), ListError> {
+async fn list_kind(conn: &Connection, kind: Kind, opts: &CollectOptions) -> Listed {
     use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
     use k8s_openapi::api::core::v1::{
         Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
@@ -184,7 +170,7 @@ async fn paged<K>(
     ns: Option<&str>,
     api: Api<K>,
     opts: &CollectOptions,
-) -> Result<(Vec<serde_json::Value>, usize), ListError>
+) -> Listed
 where
     K: kube::Resource + Clone + DeserializeOwned + Debug + serde::Serialize,
 {
@@ -263,7 +249,7 @@ fn classify(e: kube::Error, kind: Kind, scope: &str) -> ListError {
 
 /// NodeMetrics from metrics.k8s.io; 404 (no metrics-server) or 503 (not ready) just means the
 /// memory rules fall back to requests and limits.
-async fn node_metrics(conn: &Connection) -> Result<(Vec<serde_json::Value>, usize), ListError> {
+async fn node_metrics(conn: &Connection) -> Listed {
     #[derive(serde::Deserialize)]
     struct List {
         #[serde(default)]

@@ -16,7 +16,7 @@ pub fn to_yaml(snap: &Snapshot) -> Result<String, String> {
             continue;
         }
         let mut objs = snap.json_of(kind);
-        objs.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+        objs.sort_by_key(sort_key);
         items.extend(objs);
     }
     let list = json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}});
