@@ -38,6 +38,11 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// List the rules.
     Rules(RulesArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print a rule's documentation.
     Explain {
         /// Rule id, e.g. TT-DB-001.
@@ -102,6 +107,39 @@ pub struct CheckArgs {
     /// Also show skipped checks, and per-kind timings when reading a live cluster.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = crate::finding::FailOn::Error)]
+    pub fail_on: crate::finding::FailOn,
+    /// Only these rules: ids, id prefixes (`TT-STO`) or categories (`storage`); repeatable or comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub select: Vec<String>,
+    /// Skip these rules: ids, id prefixes or categories.
+    #[arg(long, value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// Config file with suppressions and parameters (default: ./.ttdoctor.yaml if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Re-check until nothing fails or DURATION passes (post-deploy gates), e.g. 5m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<std::time::Duration>,
+    /// Pause between checks with --wait.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub poll_interval: std::time::Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Yaml,
+    Sarif,
+    Junit,
 }
 
 /// `10s`, `500ms`, `2m`, or a number of seconds.

@@ -24,6 +24,7 @@ impl fmt::Display for ObjectRef {
 
 /// A fix rendered for one finding.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Fix {
     pub safety: Safety,
     pub summary: String,
@@ -34,6 +35,7 @@ pub struct Fix {
 
 /// One API change a fix makes.
 #[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct Patch {
     pub target: ObjectRef,
     #[serde(rename = "type")]
@@ -60,6 +62,9 @@ pub struct Finding {
     pub causes: Vec<usize>,
     /// Same rule on the same object → same fingerprint, across runs and sources.
     pub fingerprint: String,
+    /// Set when a `.ttdoctor.yaml` suppression accepts this finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<crate::config::Suppression>,
 }
 
 /// Stable, short identity of a (rule, object) pair: FNV-1a 64 in hex.
@@ -109,12 +114,82 @@ pub struct Report {
     pub errors: Vec<String>,
 }
 
+/// The severity at which a run fails (`--fail-on`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    #[default]
+    Error,
+    Warn,
+    Info,
+    Never,
+}
+
+impl FailOn {
+    pub fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Error => Some(Severity::Error),
+            FailOn::Warn => Some(Severity::Warn),
+            FailOn::Info => Some(Severity::Info),
+            FailOn::Never => None,
+        }
+    }
+
+    /// Whether a finding of this severity fails the run.
+    pub fn fails(self, s: Severity) -> bool {
+        self.threshold().is_some_and(|t| s >= t)
+    }
+}
+
 impl Report {
+    /// Findings that count: not suppressed.
+    pub fn active(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.suppressed.is_none())
+    }
+
     pub fn max_severity(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.severity).max()
+        self.active().map(|f| f.severity).max()
     }
 
     pub fn count(&self, s: Severity) -> usize {
-        self.findings.iter().filter(|f| f.severity == s).count()
+        self.active().filter(|f| f.severity == s).count()
+    }
+
+    pub fn suppressed(&self) -> usize {
+        self.findings.len() - self.active().count()
+    }
+
+    /// The documented exit code, the same for every output format: 2 when a rule failed to
+    /// evaluate, 1 when an unsuppressed finding is at or above `fail_on`, else 0.
+    pub fn exit_code(&self, fail_on: FailOn) -> i32 {
+        if !self.errors.is_empty() {
+            crate::cli::exit::USAGE
+        } else if self.active().any(|f| fail_on.fails(f.severity)) {
+            crate::cli::exit::FINDINGS
+        } else {
+            crate::cli::exit::OK
+        }
+    }
+
+    /// Marks findings accepted by `suppressions`; expired ones stop suppressing and leave
+    /// a note.
+    pub fn apply_suppressions(&mut self, suppressions: &[crate::config::Suppression], today: i64) {
+        for s in suppressions {
+            if s.expired(today) {
+                let n = self.findings.iter().filter(|f| s.matches(f)).count();
+                self.notes.push(format!(
+                    "suppression of {} expired on {} and no longer applies ({n} finding(s) back): {}",
+                    s.rule,
+                    s.expires.as_deref().unwrap_or_default(),
+                    s.reason
+                ));
+                continue;
+            }
+            for f in self.findings.iter_mut().filter(|f| f.suppressed.is_none()) {
+                if s.matches(f) {
+                    f.suppressed = Some(s.clone());
+                }
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! [`rules`] evaluated by [`engine`] → [`finding::Finding`]s → [`report`].
 
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod finding;
 pub mod index;

@@ -1,12 +1,14 @@
 use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use ttdoctor::cli::{CheckArgs, Cli, ClusterArgs, Command, SnapshotArgs, exit};
+use ttdoctor::cli::{CheckArgs, Cli, ClusterArgs, Command, Format, SnapshotArgs, exit};
+use ttdoctor::config::{self, Config};
+use ttdoctor::report::machine::{self, RunInfo};
+use ttdoctor::report::{junit, sarif};
 use ttdoctor::engine::{self, RunOptions};
 use ttdoctor::index::Index;
 use ttdoctor::live::{self, CollectOptions, ConnectOptions, KindStat};
 use ttdoctor::report::human::{self, HumanOptions};
-use ttdoctor::rules::model::Severity;
 use ttdoctor::rules::{self, Rule};
 use ttdoctor::snapshot::{self, Snapshot};
 
@@ -19,6 +21,11 @@ async fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check(args).await,
         Command::Snapshot(args) => save_snapshot(args).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "ttdoctor", &mut std::io::stdout());
+            exit::OK
+        }
         Command::Rules(args) => with_rules(args.rules.as_deref(), |rules| {
             print!("{}", ttdoctor::report::docs::list(&rules));
             exit::OK
@@ -140,59 +147,115 @@ async fn save_snapshot(args: SnapshotArgs) -> i32 {
     exit::OK
 }
 
-async fn check(args: CheckArgs) -> i32 {
-    let mut rules = match rules::load(args.rules.rules.as_deref()) {
-        Ok(r) => r,
-        Err(errors) => {
-            for e in errors {
-                eprintln!("error: rule {e}");
-            }
-            return exit::USAGE;
+/// Loads the rule pack, the config and the selection; `Err` is the exit code.
+fn prepare(args: &CheckArgs) -> Result<(Vec<Rule>, Config), i32> {
+    let cfg = match config::locate(args.config.as_deref()) {
+        Some(path) => config::load(&path).map_err(|e| {
+            eprintln!("error: config {e}");
+            exit::USAGE
+        })?,
+        None => Config::default(),
+    };
+    let mut rules = rules::load(args.rules.rules.as_deref()).map_err(|errors| {
+        for e in errors {
+            eprintln!("error: rule {e}");
         }
-    };
-    if let Err(e) = rules::apply_params(&mut rules, &args.params) {
-        eprintln!("error: --param: {e}");
-        return exit::USAGE;
-    }
-    let (snap, source) = match &args.snapshot {
-        Some(path) => match snapshot::load_file(path) {
-            Ok(s) => (s, format!("snapshot {}", path.display())),
-            Err(e) => {
-                eprintln!("error: cannot load snapshot {e}");
-                return exit::USAGE;
-            }
-        },
-        None => match read_cluster(&args.cluster, args.verbose).await {
-            Ok(s) => s,
-            Err(code) => return code,
-        },
-    };
-    let header = format!(
-        "ttdoctor check · {source} · namespace {} · {} nodes, {} pods",
-        args.cluster.namespace,
-        snap.nodes.len(),
-        snap.pods.len()
-    );
-    let opts = RunOptions {
-        namespace: args.cluster.namespace.clone(),
-        phase: args.phase.into(),
-    };
-    let report = engine::run(&rules, Index::new(snap), &opts);
-    print!(
-        "{}",
-        human::render(
-            &report,
-            &header,
-            &HumanOptions {
-                verbose: args.verbose
-            }
-        )
-    );
-    if !report.errors.is_empty() {
         exit::USAGE
-    } else if report.max_severity() == Some(Severity::Error) {
-        exit::FINDINGS
-    } else {
-        exit::OK
+    })?;
+    let from_config: Vec<String> = cfg
+        .params
+        .iter()
+        .flat_map(|(id, kv)| kv.iter().map(move |(k, v)| format!("{id}.{k}={v}")))
+        .collect();
+    for (what, list) in [("config params", &from_config), ("--param", &args.params)] {
+        rules::apply_params(&mut rules, list).map_err(|e| {
+            eprintln!("error: {what}: {e}");
+            exit::USAGE
+        })?;
+    }
+    let rules = rules::select(rules, &args.select, &args.ignore);
+    if rules.is_empty() {
+        eprintln!("error: --select/--ignore left no rules to run (`ttdoctor rules` lists them)");
+        return Err(exit::USAGE);
+    }
+    Ok((rules, cfg))
+}
+
+async fn check(args: CheckArgs) -> i32 {
+    let (rules, cfg) = match prepare(&args) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let opts = RunOptions { namespace: args.cluster.namespace.clone(), phase: args.phase.into() };
+    let deadline = args.wait.map(|w| std::time::Instant::now() + w);
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        let (snap, source) = match &args.snapshot {
+            Some(path) => match snapshot::load_file(path) {
+                Ok(s) => (s, format!("snapshot {}", path.display())),
+                Err(e) => {
+                    eprintln!("error: cannot load snapshot {e}");
+                    return exit::USAGE;
+                }
+            },
+            None => match read_cluster(&args.cluster, args.verbose && polls == 1).await {
+                Ok(s) => s,
+                Err(code) => return code,
+            },
+        };
+        let (nodes, pods) = (snap.nodes.len(), snap.pods.len());
+        let mut report = engine::run(&rules, Index::new(snap), &opts);
+        report.apply_suppressions(&cfg.suppressions, config::today());
+        let code = report.exit_code(args.fail_on);
+        if let Some(deadline) = deadline {
+            let now = std::time::Instant::now();
+            if code == exit::FINDINGS && now + args.poll_interval < deadline {
+                let failing: Vec<String> = report
+                    .active()
+                    .filter(|f| args.fail_on.fails(f.severity))
+                    .map(|f| format!("{} {}", f.rule_id, f.object))
+                    .collect();
+                eprintln!(
+                    "waiting ({}s left): {} failing finding(s): {}",
+                    (deadline - now).as_secs(),
+                    failing.len(),
+                    failing.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+                        + if failing.len() > 5 { "; …" } else { "" }
+                );
+                tokio::time::sleep(args.poll_interval).await;
+                continue;
+            }
+        }
+        let run = RunInfo {
+            source: source.clone(),
+            namespace: args.cluster.namespace.clone(),
+            phase: format!("{:?}", args.phase).to_lowercase(),
+            fail_on: args.fail_on,
+        };
+        let artifact = match &args.snapshot {
+            Some(p) => p.display().to_string(),
+            None => format!("kubernetes:{}", source),
+        };
+        let text = match args.format {
+            Format::Human => {
+                let header = format!("ttdoctor check · {source} · namespace {} · {nodes} nodes, {pods} pods", args.cluster.namespace);
+                human::render(&report, &header, &HumanOptions { verbose: args.verbose })
+            }
+            Format::Json => machine::to_json(&report, &run),
+            Format::Yaml => machine::to_yaml(&report, &run),
+            Format::Sarif => sarif::to_sarif(&report, &rules, &artifact),
+            Format::Junit => junit::to_junit(&report, args.fail_on),
+        };
+        match &args.output_file {
+            Some(path) => {
+                if let Err(e) = std::fs::write(path, text) {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    return exit::USAGE;
+                }
+            }
+            None => print!("{text}"),
+        }
+        return code;
     }
 }

@@ -403,6 +403,7 @@ fn evaluate_one(
         fix,
         caused_by: Vec::new(),
         causes: Vec::new(),
+        suppressed: None,
     }))
 }
 

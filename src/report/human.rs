@@ -34,7 +34,8 @@ fn object_line(f: &Finding) -> String {
 /// Renders the whole report.
 pub fn render(report: &Report, header: &str, opts: &HumanOptions) -> String {
     let mut out = String::new();
-    writeln!(out, "{}\n", header.bold()).unwrap();
+    out.push_str(&wrap(header, "", WIDTH).bold().to_string());
+    out.push('\n');
 
     let mut categories: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
     for (i, r) in report.rules.iter().enumerate() {
@@ -51,7 +52,7 @@ pub fn render(report: &Report, header: &str, opts: &HumanOptions) -> String {
                 .findings
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| f.rule_id == rule.id)
+                .filter(|(_, f)| f.rule_id == rule.id && f.suppressed.is_none())
                 .map(|(i, _)| i)
                 .collect();
             match &rule.outcome {
@@ -67,6 +68,10 @@ pub fn render(report: &Report, header: &str, opts: &HumanOptions) -> String {
                         )
                         .unwrap();
                     }
+                    continue;
+                }
+                RuleOutcome::Failed if findings.is_empty() => {
+                    writeln!(out, "{} {} {} {}", mark(None), rule.id.dimmed(), rule.title, "(findings suppressed)".dimmed()).unwrap();
                     continue;
                 }
                 RuleOutcome::Passed => {
@@ -157,7 +162,7 @@ fn render_finding(out: &mut String, report: &Report, i: usize) {
             format!("this causes {} finding(s):", f.causes.len()).dimmed()
         )
         .unwrap();
-        for &s in &f.causes {
+        for &s in f.causes.iter().filter(|&&s| report.findings[s].suppressed.is_none()) {
             let sf = &report.findings[s];
             out.push_str(&wrap(
                 &format!("{} {}: {}", mark(Some(sf.severity)), sf.rule_id, sf.object),
@@ -178,7 +183,7 @@ fn summary(report: &Report) -> String {
             RuleOutcome::Failed => {}
         }
     }
-    for f in &report.findings {
+    for f in report.active() {
         let row = rows.entry(category_rank(&f.category)).or_default();
         match f.severity {
             Severity::Error => row[1] += 1,
@@ -208,11 +213,11 @@ fn summary(report: &Report) -> String {
     let mut cells = vec!["total".to_string()];
     cells.extend(total.iter().map(usize::to_string));
     t.add_row(cells);
-    let roots = report
-        .findings
-        .iter()
-        .filter(|f| f.caused_by.is_empty() && f.severity >= Severity::Warn)
-        .count();
+    let roots = report.active().filter(|f| f.caused_by.is_empty() && f.severity >= Severity::Warn).count();
+    let suppressed = match report.suppressed() {
+        0 => String::new(),
+        n => format!("; {n} suppressed by config"),
+    };
     let verdict = match report.max_severity() {
         Some(Severity::Error) => format!(
             "{} {} error(s), {} warning(s); {} root cause(s) to fix first",
@@ -226,5 +231,5 @@ fn summary(report: &Report) -> String {
         }
         _ => format!("{} no errors or warnings", "√".green()),
     };
-    format!("{t}\n{verdict}\n")
+    format!("{t}\n{verdict}{suppressed}\n")
 }

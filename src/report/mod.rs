@@ -2,6 +2,9 @@
 
 pub mod docs;
 pub mod human;
+pub mod junit;
+pub mod machine;
+pub mod sarif;
 
 /// Categories in the order a reader should meet them: what breaks scheduling and storage
 /// comes before the workloads it breaks. Unknown categories follow alphabetically.
@@ -60,13 +63,19 @@ pub fn fold_command(cmd: &str, indent: &str, width: usize) -> String {
     if cmd.chars().count() <= room {
         return format!("{indent}{cmd}\n");
     }
-    // Split into words, keeping quoted strings whole.
+    // Split into words at spaces outside single quotes. Inside double quotes a
+    // backslash-newline is a line continuation too, so those may be folded as well.
     let mut words: Vec<String> = Vec::new();
     let mut cur = String::new();
     let mut quote: Option<char> = None;
     for c in cmd.chars() {
         match quote {
             Some(q) if c == q => quote = None,
+            Some('\'') => {}
+            Some(_) if c == ' ' => {
+                words.push(std::mem::take(&mut cur));
+                continue;
+            }
             Some(_) => {}
             None if c == '\'' || c == '"' => quote = Some(c),
             None if c == ' ' => {
@@ -95,4 +104,21 @@ pub fn fold_command(cmd: &str, indent: &str, width: usize) -> String {
     }
     out.push_str(&format!("{indent}{line}\n"));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_command;
+
+    #[test]
+    fn folds_long_commands_where_the_shell_allows() {
+        let cmd = format!("IMAGES=\"{}\"", vec!["codewisdom/ts-a-service:1.0.0"; 8].join(" "));
+        let folded = fold_command(&cmd, "  ", 60);
+        assert!(folded.lines().all(|l| l.chars().count() <= 60), "{folded}");
+        // Joining the continuation lines gives back the words of the command.
+        let joined = folded.replace(" \\\n", " ");
+        assert_eq!(joined.split_whitespace().collect::<Vec<_>>(), format!("  {cmd}").split_whitespace().collect::<Vec<_>>());
+        let single = "kubectl patch sc x -p '{\"metadata\": {\"annotations\": {\"a\": \"true\"}}}'";
+        assert!(fold_command(single, "", 30).contains("'{\"metadata\": {\"annotations\": {\"a\": \"true\"}}}'"));
+    }
 }

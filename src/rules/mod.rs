@@ -356,3 +356,17 @@ pub fn apply_params(rules: &mut [Rule], overrides: &[String]) -> Result<(), Stri
     }
     Ok(())
 }
+
+/// Keeps the rules chosen by `--select` and not excluded by `--ignore`. Each entry is a rule
+/// id prefix (`TT-STO`, `TT-DB-001`) or a category name (`storage`), like ruff.
+pub fn select(rules: Vec<Rule>, select: &[String], ignore: &[String]) -> Vec<Rule> {
+    let hit = |r: &Rule, pat: &String| {
+        r.spec.id.to_ascii_uppercase().starts_with(&pat.to_ascii_uppercase())
+            || r.spec.category.eq_ignore_ascii_case(pat)
+    };
+    rules
+        .into_iter()
+        .filter(|r| select.is_empty() || select.iter().any(|p| hit(r, p)))
+        .filter(|r| !ignore.iter().any(|p| hit(r, p)))
+        .collect()
+}
