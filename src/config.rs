@@ -63,8 +63,13 @@ pub fn load(path: &Path) -> Result<Config, String> {
     let cfg: Config = if text.trim().is_empty() {
         Config::default()
     } else {
-        serde_saphyr::from_str(&text)
-            .map_err(|e| format!("{}: {}", path.display(), crate::engine::first_line(&e.to_string())))?
+        serde_saphyr::from_str(&text).map_err(|e| {
+            format!(
+                "{}: {}",
+                path.display(),
+                crate::engine::first_line(&e.to_string())
+            )
+        })?
     };
     for (i, s) in cfg.suppressions.iter().enumerate() {
         let at = format!("{}: suppressions[{i}] ({})", path.display(), s.rule);
@@ -72,7 +77,9 @@ pub fn load(path: &Path) -> Result<Config, String> {
             return Err(format!("{at}: `rule` is empty"));
         }
         if s.reason.trim().is_empty() {
-            return Err(format!("{at}: a suppression needs a `reason` (say why the finding is acceptable)"));
+            return Err(format!(
+                "{at}: a suppression needs a `reason` (say why the finding is acceptable)"
+            ));
         }
         if let Some(e) = &s.expires {
             parse_date(e).ok_or_else(|| format!("{at}: expires {e:?} is not a YYYY-MM-DD date"))?;
@@ -84,7 +91,11 @@ pub fn load(path: &Path) -> Result<Config, String> {
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date.
 pub fn parse_date(s: &str) -> Option<i64> {
     let mut it = s.trim().splitn(3, '-');
-    let (y, m, d): (i64, i64, i64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
+    let (y, m, d): (i64, i64, i64) = (
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+    );
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
@@ -121,18 +132,27 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 impl Suppression {
     pub fn matches(&self, f: &Finding) -> bool {
-        f.rule_id.starts_with(&self.rule) && self.object.as_ref().is_none_or(|o| o.matches(&f.object))
+        f.rule_id.starts_with(&self.rule)
+            && self.object.as_ref().is_none_or(|o| o.matches(&f.object))
     }
 
     pub fn expired(&self, today: i64) -> bool {
-        self.expires.as_deref().and_then(parse_date).is_some_and(|d| d < today)
+        self.expires
+            .as_deref()
+            .and_then(parse_date)
+            .is_some_and(|d| d < today)
     }
 }
 
 impl ObjectMatch {
     fn matches(&self, o: &ObjectRef) -> bool {
-        self.kind.as_ref().is_none_or(|k| k.eq_ignore_ascii_case(&o.kind))
-            && self.namespace.as_ref().is_none_or(|n| Some(n) == o.namespace.as_ref())
+        self.kind
+            .as_ref()
+            .is_none_or(|k| k.eq_ignore_ascii_case(&o.kind))
+            && self
+                .namespace
+                .as_ref()
+                .is_none_or(|n| Some(n) == o.namespace.as_ref())
             && self.name.as_ref().is_none_or(|n| glob(n, &o.name))
     }
 }

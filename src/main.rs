@@ -3,12 +3,12 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use ttdoctor::cli::{CheckArgs, Cli, ClusterArgs, Command, Format, SnapshotArgs, exit};
 use ttdoctor::config::{self, Config};
-use ttdoctor::report::machine::{self, RunInfo};
-use ttdoctor::report::{junit, sarif};
 use ttdoctor::engine::{self, RunOptions};
 use ttdoctor::index::Index;
 use ttdoctor::live::{self, CollectOptions, ConnectOptions, KindStat};
 use ttdoctor::report::human::{self, HumanOptions};
+use ttdoctor::report::machine::{self, RunInfo};
+use ttdoctor::report::{junit, sarif};
 use ttdoctor::rules::{self, Rule};
 use ttdoctor::snapshot::{self, Snapshot};
 
@@ -23,7 +23,12 @@ async fn main() -> ExitCode {
         Command::Snapshot(args) => save_snapshot(args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "ttdoctor", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "ttdoctor",
+                &mut std::io::stdout(),
+            );
             exit::OK
         }
         Command::Rules(args) => with_rules(args.rules.as_deref(), |rules| {
@@ -186,7 +191,10 @@ async fn check(args: CheckArgs) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let opts = RunOptions { namespace: args.cluster.namespace.clone(), phase: args.phase.into() };
+    let opts = RunOptions {
+        namespace: args.cluster.namespace.clone(),
+        phase: args.phase.into(),
+    };
     let deadline = args.wait.map(|w| std::time::Instant::now() + w);
     let mut polls = 0;
     loop {
@@ -220,7 +228,12 @@ async fn check(args: CheckArgs) -> i32 {
                     "waiting ({}s left): {} failing finding(s): {}",
                     (deadline - now).as_secs(),
                     failing.len(),
-                    failing.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+                    failing
+                        .iter()
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; ")
                         + if failing.len() > 5 { "; …" } else { "" }
                 );
                 tokio::time::sleep(args.poll_interval).await;
@@ -239,8 +252,17 @@ async fn check(args: CheckArgs) -> i32 {
         };
         let text = match args.format {
             Format::Human => {
-                let header = format!("ttdoctor check · {source} · namespace {} · {nodes} nodes, {pods} pods", args.cluster.namespace);
-                human::render(&report, &header, &HumanOptions { verbose: args.verbose })
+                let header = format!(
+                    "ttdoctor check · {source} · namespace {} · {nodes} nodes, {pods} pods",
+                    args.cluster.namespace
+                );
+                human::render(
+                    &report,
+                    &header,
+                    &HumanOptions {
+                        verbose: args.verbose,
+                    },
+                )
             }
             Format::Json => machine::to_json(&report, &run),
             Format::Yaml => machine::to_yaml(&report, &run),

@@ -71,7 +71,15 @@ pub fn render(report: &Report, header: &str, opts: &HumanOptions) -> String {
                     continue;
                 }
                 RuleOutcome::Failed if findings.is_empty() => {
-                    writeln!(out, "{} {} {} {}", mark(None), rule.id.dimmed(), rule.title, "(findings suppressed)".dimmed()).unwrap();
+                    writeln!(
+                        out,
+                        "{} {} {} {}",
+                        mark(None),
+                        rule.id.dimmed(),
+                        rule.title,
+                        "(findings suppressed)".dimmed()
+                    )
+                    .unwrap();
                     continue;
                 }
                 RuleOutcome::Passed => {
@@ -162,7 +170,11 @@ fn render_finding(out: &mut String, report: &Report, i: usize) {
             format!("this causes {} finding(s):", f.causes.len()).dimmed()
         )
         .unwrap();
-        for &s in f.causes.iter().filter(|&&s| report.findings[s].suppressed.is_none()) {
+        for &s in f
+            .causes
+            .iter()
+            .filter(|&&s| report.findings[s].suppressed.is_none())
+        {
             let sf = &report.findings[s];
             out.push_str(&wrap(
                 &format!("{} {}: {}", mark(Some(sf.severity)), sf.rule_id, sf.object),
@@ -213,7 +225,10 @@ fn summary(report: &Report) -> String {
     let mut cells = vec!["total".to_string()];
     cells.extend(total.iter().map(usize::to_string));
     t.add_row(cells);
-    let roots = report.active().filter(|f| f.caused_by.is_empty() && f.severity >= Severity::Warn).count();
+    let roots = report
+        .active()
+        .filter(|f| f.caused_by.is_empty() && f.severity >= Severity::Warn)
+        .count();
     let suppressed = match report.suppressed() {
         0 => String::new(),
         n => format!("; {n} suppressed by config"),

@@ -29,7 +29,11 @@ struct Case {
 
 enum CaseOutcome {
     Pass(Option<String>),
-    Fail { kind: String, message: String, body: String },
+    Fail {
+        kind: String,
+        message: String,
+        body: String,
+    },
     Skip(String),
 }
 
@@ -38,16 +42,43 @@ pub fn to_junit(report: &Report, fail_on: FailOn) -> String {
     for r in &report.rules {
         let cases = suites.entry(super::category_rank(&r.category)).or_default();
         let classname = format!("ttdoctor.{}", r.category);
-        let findings: Vec<_> = report.findings.iter().filter(|f| f.rule_id == r.id).collect();
+        let findings: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.rule_id == r.id)
+            .collect();
         match &r.outcome {
-            RuleOutcome::Skipped(reason) => cases.push(Case { name: format!("{} {}", r.id, r.title), classname, outcome: CaseOutcome::Skip(reason.clone()) }),
-            RuleOutcome::Passed => cases.push(Case { name: format!("{} {}", r.id, r.title), classname, outcome: CaseOutcome::Pass(None) }),
+            RuleOutcome::Skipped(reason) => cases.push(Case {
+                name: format!("{} {}", r.id, r.title),
+                classname,
+                outcome: CaseOutcome::Skip(reason.clone()),
+            }),
+            RuleOutcome::Passed => cases.push(Case {
+                name: format!("{} {}", r.id, r.title),
+                classname,
+                outcome: CaseOutcome::Pass(None),
+            }),
             RuleOutcome::Failed => {
                 for f in findings {
                     let name = format!("{} {}", f.rule_id, f.object);
                     let outcome = if f.suppressed.is_none() && fail_on.fails(f.severity) {
-                        let fix = f.fix.as_ref().map(|x| format!("\nfix ({}): {}\n{}", x.safety, x.summary, x.commands.join("\n"))).unwrap_or_default();
-                        CaseOutcome::Fail { kind: f.severity.to_string(), message: f.message.clone(), body: format!("{}{fix}", f.message) }
+                        let fix = f
+                            .fix
+                            .as_ref()
+                            .map(|x| {
+                                format!(
+                                    "\nfix ({}): {}\n{}",
+                                    x.safety,
+                                    x.summary,
+                                    x.commands.join("\n")
+                                )
+                            })
+                            .unwrap_or_default();
+                        CaseOutcome::Fail {
+                            kind: f.severity.to_string(),
+                            message: f.message.clone(),
+                            body: format!("{}{fix}", f.message),
+                        }
                     } else {
                         let note = match &f.suppressed {
                             Some(s) => format!("suppressed: {}", s.reason),
@@ -55,15 +86,27 @@ pub fn to_junit(report: &Report, fail_on: FailOn) -> String {
                         };
                         CaseOutcome::Pass(Some(note))
                     };
-                    cases.push(Case { name, classname: classname.clone(), outcome });
+                    cases.push(Case {
+                        name,
+                        classname: classname.clone(),
+                        outcome,
+                    });
                 }
             }
         }
     }
-    let count = |cases: &[Case], p: fn(&CaseOutcome) -> bool| cases.iter().filter(|c| p(&c.outcome)).count();
+    let count = |cases: &[Case], p: fn(&CaseOutcome) -> bool| {
+        cases.iter().filter(|c| p(&c.outcome)).count()
+    };
     let all: Vec<&Case> = suites.values().flatten().collect();
-    let total_fail = all.iter().filter(|c| matches!(c.outcome, CaseOutcome::Fail { .. })).count();
-    let total_skip = all.iter().filter(|c| matches!(c.outcome, CaseOutcome::Skip(_))).count();
+    let total_fail = all
+        .iter()
+        .filter(|c| matches!(c.outcome, CaseOutcome::Fail { .. }))
+        .count();
+    let total_skip = all
+        .iter()
+        .filter(|c| matches!(c.outcome, CaseOutcome::Skip(_)))
+        .count();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     writeln!(out, "<testsuites name=\"ttdoctor\" tests=\"{}\" failures=\"{total_fail}\" errors=\"{}\" skipped=\"{total_skip}\">", all.len(), report.errors.len()).unwrap();
     for ((_, cat), cases) in &suites {
@@ -77,12 +120,32 @@ pub fn to_junit(report: &Report, fail_on: FailOn) -> String {
         )
         .unwrap();
         for c in cases {
-            write!(out, "    <testcase name=\"{}\" classname=\"{}\"", esc(&c.name), esc(&c.classname)).unwrap();
+            write!(
+                out,
+                "    <testcase name=\"{}\" classname=\"{}\"",
+                esc(&c.name),
+                esc(&c.classname)
+            )
+            .unwrap();
             match &c.outcome {
                 CaseOutcome::Pass(None) => out.push_str("/>\n"),
-                CaseOutcome::Pass(Some(note)) => writeln!(out, ">\n      <system-out>{}</system-out>\n    </testcase>", esc(note)).unwrap(),
-                CaseOutcome::Skip(reason) => writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", esc(reason)).unwrap(),
-                CaseOutcome::Fail { kind, message, body } => writeln!(
+                CaseOutcome::Pass(Some(note)) => writeln!(
+                    out,
+                    ">\n      <system-out>{}</system-out>\n    </testcase>",
+                    esc(note)
+                )
+                .unwrap(),
+                CaseOutcome::Skip(reason) => writeln!(
+                    out,
+                    ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                    esc(reason)
+                )
+                .unwrap(),
+                CaseOutcome::Fail {
+                    kind,
+                    message,
+                    body,
+                } => writeln!(
                     out,
                     ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
                     esc(kind),

@@ -91,7 +91,11 @@ fn document<'a>(report: &'a Report, run: &'a RunInfo) -> Document<'a> {
     Document {
         api_version: API_VERSION,
         kind: "CheckReport",
-        metadata: Metadata { tool: "ttdoctor", version: env!("CARGO_PKG_VERSION"), run },
+        metadata: Metadata {
+            tool: "ttdoctor",
+            version: env!("CARGO_PKG_VERSION"),
+            run,
+        },
         summary: Summary {
             errors: report.count(Severity::Error),
             warnings: report.count(Severity::Warn),

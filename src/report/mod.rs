@@ -112,13 +112,22 @@ mod tests {
 
     #[test]
     fn folds_long_commands_where_the_shell_allows() {
-        let cmd = format!("IMAGES=\"{}\"", vec!["codewisdom/ts-a-service:1.0.0"; 8].join(" "));
+        let cmd = format!(
+            "IMAGES=\"{}\"",
+            vec!["codewisdom/ts-a-service:1.0.0"; 8].join(" ")
+        );
         let folded = fold_command(&cmd, "  ", 60);
         assert!(folded.lines().all(|l| l.chars().count() <= 60), "{folded}");
         // Joining the continuation lines gives back the words of the command.
         let joined = folded.replace(" \\\n", " ");
-        assert_eq!(joined.split_whitespace().collect::<Vec<_>>(), format!("  {cmd}").split_whitespace().collect::<Vec<_>>());
+        assert_eq!(
+            joined.split_whitespace().collect::<Vec<_>>(),
+            format!("  {cmd}").split_whitespace().collect::<Vec<_>>()
+        );
         let single = "kubectl patch sc x -p '{\"metadata\": {\"annotations\": {\"a\": \"true\"}}}'";
-        assert!(fold_command(single, "", 30).contains("'{\"metadata\": {\"annotations\": {\"a\": \"true\"}}}'"));
+        assert!(
+            fold_command(single, "", 30)
+                .contains("'{\"metadata\": {\"annotations\": {\"a\": \"true\"}}}'")
+        );
     }
 }

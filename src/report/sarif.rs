@@ -18,8 +18,11 @@ fn level(s: Severity) -> &'static str {
 
 /// `artifact` is the snapshot path, or a URI naming the cluster for live runs.
 pub fn to_sarif(report: &Report, rules: &[Rule], artifact: &str) -> String {
-    let rule_index: std::collections::HashMap<&str, usize> =
-        rules.iter().enumerate().map(|(i, r)| (r.spec.id.as_str(), i)).collect();
+    let rule_index: std::collections::HashMap<&str, usize> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.spec.id.as_str(), i))
+        .collect();
     let driver_rules: Vec<Value> = rules
         .iter()
         .map(|r| {

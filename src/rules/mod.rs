@@ -361,7 +361,10 @@ pub fn apply_params(rules: &mut [Rule], overrides: &[String]) -> Result<(), Stri
 /// id prefix (`TT-STO`, `TT-DB-001`) or a category name (`storage`), like ruff.
 pub fn select(rules: Vec<Rule>, select: &[String], ignore: &[String]) -> Vec<Rule> {
     let hit = |r: &Rule, pat: &String| {
-        r.spec.id.to_ascii_uppercase().starts_with(&pat.to_ascii_uppercase())
+        r.spec
+            .id
+            .to_ascii_uppercase()
+            .starts_with(&pat.to_ascii_uppercase())
             || r.spec.category.eq_ignore_ascii_case(pat)
     };
     rules
