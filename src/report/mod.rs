@@ -114,7 +114,7 @@ mod tests {
     fn folds_long_commands_where_the_shell_allows() {
         let cmd = format!(
             "IMAGES=\"{}\"",
-            vec!["codewisdom/ts-a-service:1.0.0"; 8].join(" ")
+            ["codewisdom/ts-a-service:1.0.0"; 8].join(" ")
         );
         let folded = fold_command(&cmd, "  ", 60);
         assert!(folded.lines().all(|l| l.chars().count() <= 60), "{folded}");
