@@ -38,6 +38,9 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// List the rules.
     Rules(RulesArgs),
+    /// Plan the fixes for what `check` finds; `--auto` applies the safe ones, verified and
+    /// journaled; `--undo` reverts the last run.
+    Fix(FixArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -131,6 +134,49 @@ pub struct CheckArgs {
     /// Pause between checks with --wait.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub poll_interval: std::time::Duration,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FixArgs {
+    /// Plan from a snapshot file instead of the live cluster (plan only: nothing is applied).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["auto", "apply", "undo"])]
+    pub snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Only fixes of these rules (ids or prefixes).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Plan output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = FixFormat::Human)]
+    pub format: FixFormat,
+    /// Apply every safe fix without asking.
+    #[arg(long, conflicts_with = "apply")]
+    pub auto: bool,
+    /// Ask before each fix (needs a terminal).
+    #[arg(long)]
+    pub apply: bool,
+    /// Also apply unsafe fixes (ones that restart or change workloads).
+    #[arg(long = "unsafe")]
+    pub allow_unsafe: bool,
+    /// Revert the changes of the last `fix` run, refusing objects changed since.
+    #[arg(long, conflicts_with_all = ["auto", "apply", "only"])]
+    pub undo: bool,
+    /// Journal file (default: $XDG_STATE_HOME/ttdoctor/journal.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = PhaseArg::All)]
+    pub phase: PhaseArg,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// Config file with suppressions and parameters (default: ./.ttdoctor.yaml if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FixFormat {
+    Human,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

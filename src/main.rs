@@ -1,7 +1,7 @@
 use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use ttdoctor::cli::{CheckArgs, Cli, ClusterArgs, Command, Format, SnapshotArgs, exit};
+use ttdoctor::cli::{CheckArgs, Cli, ClusterArgs, Command, FixArgs, FixFormat, Format, SnapshotArgs, exit};
 use ttdoctor::config::{self, Config};
 use ttdoctor::engine::{self, RunOptions};
 use ttdoctor::index::Index;
@@ -21,6 +21,7 @@ async fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check(args).await,
         Command::Snapshot(args) => save_snapshot(args).await,
+        Command::Fix(args) => fix(args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -65,15 +66,24 @@ fn with_rules(dir: Option<&std::path::Path>, f: impl FnOnce(Vec<Rule>) -> i32) -
 
 /// Reads the live cluster; `Err` carries the exit code after the message was printed.
 async fn read_cluster(c: &ClusterArgs, verbose: bool) -> Result<(Snapshot, String), i32> {
+    let conn = connect(c).await?;
+    let snap = collect(&conn, c, verbose).await?;
+    Ok((snap, format!("cluster {} (context {})", conn.server, conn.context)))
+}
+
+async fn connect(c: &ClusterArgs) -> Result<live::Connection, i32> {
     let opts = ConnectOptions {
         kubeconfig: c.kubeconfig.clone(),
         context: c.context.clone(),
         timeout: c.request_timeout,
     };
-    let conn = live::connect(&opts).await.map_err(|e| {
+    live::connect(&opts).await.map_err(|e| {
         eprintln!("error: {e}");
         exit::USAGE
-    })?;
+    })
+}
+
+async fn collect(conn: &live::Connection, c: &ClusterArgs, verbose: bool) -> Result<Snapshot, i32> {
     let spinner = std::io::stderr().is_terminal().then(|| {
         let pb = indicatif::ProgressBar::new_spinner();
         pb.set_message(format!(
@@ -102,10 +112,7 @@ async fn read_cluster(c: &ClusterArgs, verbose: bool) -> Result<(Snapshot, Strin
     if verbose {
         print_stats(&stats, start.elapsed());
     }
-    Ok((
-        snap,
-        format!("cluster {} (context {})", conn.server, conn.context),
-    ))
+    Ok(snap)
 }
 
 fn print_stats(stats: &[KindStat], total: std::time::Duration) {
@@ -152,16 +159,25 @@ async fn save_snapshot(args: SnapshotArgs) -> i32 {
     exit::OK
 }
 
+/// What selects and tunes the rules.
+struct RuleChoice<'a> {
+    config: Option<&'a std::path::Path>,
+    rules_dir: Option<&'a std::path::Path>,
+    params: &'a [String],
+    select: &'a [String],
+    ignore: &'a [String],
+}
+
 /// Loads the rule pack, the config and the selection; `Err` is the exit code.
-fn prepare(args: &CheckArgs) -> Result<(Vec<Rule>, Config), i32> {
-    let cfg = match config::locate(args.config.as_deref()) {
+fn prepare(args: &RuleChoice) -> Result<(Vec<Rule>, Config), i32> {
+    let cfg = match config::locate(args.config) {
         Some(path) => config::load(&path).map_err(|e| {
             eprintln!("error: config {e}");
             exit::USAGE
         })?,
         None => Config::default(),
     };
-    let mut rules = rules::load(args.rules.rules.as_deref()).map_err(|errors| {
+    let mut rules = rules::load(args.rules_dir).map_err(|errors| {
         for e in errors {
             eprintln!("error: rule {e}");
         }
@@ -172,13 +188,13 @@ fn prepare(args: &CheckArgs) -> Result<(Vec<Rule>, Config), i32> {
         .iter()
         .flat_map(|(id, kv)| kv.iter().map(move |(k, v)| format!("{id}.{k}={v}")))
         .collect();
-    for (what, list) in [("config params", &from_config), ("--param", &args.params)] {
+    for (what, list) in [("config params", from_config.as_slice()), ("--param", args.params)] {
         rules::apply_params(&mut rules, list).map_err(|e| {
             eprintln!("error: {what}: {e}");
             exit::USAGE
         })?;
     }
-    let rules = rules::select(rules, &args.select, &args.ignore);
+    let rules = rules::select(rules, args.select, args.ignore);
     if rules.is_empty() {
         eprintln!("error: --select/--ignore left no rules to run (`ttdoctor rules` lists them)");
         return Err(exit::USAGE);
@@ -187,7 +203,14 @@ fn prepare(args: &CheckArgs) -> Result<(Vec<Rule>, Config), i32> {
 }
 
 async fn check(args: CheckArgs) -> i32 {
-    let (rules, cfg) = match prepare(&args) {
+    let choice = RuleChoice {
+        config: args.config.as_deref(),
+        rules_dir: args.rules.rules.as_deref(),
+        params: &args.params,
+        select: &args.select,
+        ignore: &args.ignore,
+    };
+    let (rules, cfg) = match prepare(&choice) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -280,4 +303,129 @@ async fn check(args: CheckArgs) -> i32 {
         }
         return code;
     }
+}
+
+async fn fix(args: FixArgs) -> i32 {
+    let journal = ttdoctor::fix::journal::Journal::at(args.journal.as_deref());
+    if args.undo {
+        return undo(&args, &journal).await;
+    }
+    let choice = RuleChoice {
+        config: args.config.as_deref(),
+        rules_dir: args.rules.rules.as_deref(),
+        params: &[],
+        select: &[],
+        ignore: &[],
+    };
+    let (rules, cfg) = match prepare(&choice) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let opts = RunOptions { namespace: args.cluster.namespace.clone(), phase: args.phase.into() };
+    let evaluate = |snap: Snapshot| {
+        let mut report = engine::run(&rules, Index::new(snap), &opts);
+        report.apply_suppressions(&cfg.suppressions, config::today());
+        report
+    };
+    // Plan from the snapshot file, or from a fresh read of the live cluster.
+    let (snap, source, conn) = match &args.snapshot {
+        Some(path) => match snapshot::load_file(path) {
+            Ok(s) => (s, format!("snapshot {}", path.display()), None),
+            Err(e) => {
+                eprintln!("error: cannot load snapshot {e}");
+                return exit::USAGE;
+            }
+        },
+        None => {
+            let conn = match connect(&args.cluster).await {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let snap = match collect(&conn, &args.cluster, false).await {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let source = format!("cluster {} (context {})", conn.server, conn.context);
+            (snap, source, Some(conn))
+        }
+    };
+    let report = evaluate(snap.clone());
+    let mut plan = ttdoctor::fix::plan(&report, &snap, &args.only);
+    if let Some(conn) = &conn {
+        ttdoctor::fix::apply::check_permissions(conn, &mut plan).await;
+    }
+    let mut code = report.exit_code(ttdoctor::finding::FailOn::Error);
+    if args.auto || args.apply {
+        let conn = conn.as_ref().expect("apply needs the live cluster (clap rejects --snapshot)");
+        if args.apply && !std::io::stdin().is_terminal() {
+            eprintln!("error: --apply asks before each fix and needs a terminal; use --auto to apply the safe fixes");
+            return exit::USAGE;
+        }
+        let mut ask = |item: &ttdoctor::fix::PlanItem| {
+            eprint!("apply [{}] {} {}? [y/N] ", item.safety, item.rule_id, item.summary);
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).is_ok() && matches!(line.trim(), "y" | "Y" | "yes")
+        };
+        let apply_opts = ttdoctor::fix::apply::ApplyOptions {
+            allow_unsafe: args.allow_unsafe,
+            confirm: if args.apply { Some(&mut ask) } else { None },
+        };
+        let run = ttdoctor::fix::journal::new_run_id();
+        let applied = match ttdoctor::fix::apply::apply(conn, &mut plan, apply_opts, &journal, &run).await {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        };
+        // Verify: read the cluster again and re-run the rules.
+        let after = match collect(conn, &args.cluster, false).await {
+            Ok(s) => evaluate(s),
+            Err(code) => return code,
+        };
+        ttdoctor::fix::apply::verify(&mut plan, &after);
+        code = after.exit_code(ttdoctor::finding::FailOn::Error);
+        if applied > 0 {
+            eprintln!("applied {applied} change(s); journal {} (undo with `ttdoctor fix --undo`)", journal.path.display());
+        } else {
+            eprintln!("no change applied");
+        }
+    }
+    let text = match args.format {
+        FixFormat::Human => ttdoctor::fix::render::render(&plan, &format!("ttdoctor fix · {source} · namespace {}", args.cluster.namespace)),
+        FixFormat::Json => serde_json::to_string_pretty(&plan).expect("plan serializes") + "\n",
+    };
+    print!("{text}");
+    code
+}
+
+async fn undo(args: &FixArgs, journal: &ttdoctor::fix::journal::Journal) -> i32 {
+    let (run, entries) = match journal.last_undoable_run() {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            eprintln!("nothing to undo: no fix run in {}", journal.path.display());
+            return exit::OK;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let conn = match connect(&args.cluster).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let results = ttdoctor::fix::apply::undo(&conn, &entries, journal, &ttdoctor::fix::journal::new_run_id(), &run).await;
+    let mut refused = 0;
+    for r in &results {
+        match &r.outcome {
+            Ok(()) => println!("√ reverted {}", r.target),
+            Err(e) => {
+                refused += 1;
+                println!("× {}: {e}", r.target);
+            }
+        }
+    }
+    println!("undo of run {run}: {} reverted, {refused} refused", results.len() - refused);
+    if refused > 0 { exit::FINDINGS } else { exit::OK }
 }

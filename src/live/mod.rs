@@ -6,7 +6,7 @@ mod collect;
 mod connect;
 
 pub use collect::{CollectOptions, KindStat, collect};
-pub use connect::{ConnectError, ConnectOptions, Connection, connect};
+pub use connect::{ConnectError, ConnectOptions, Connection, chain, connect};
 
 /// A failure that stops the live run: cannot reach or authenticate to the API server.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,253 @@
+//! Making the changes on a live cluster: ask RBAC first, dry-run on the server, then apply,
+//! journaling each change; a conflict leaves the other writer's change in place.
+
+use super::journal::{Entry, Journal, inverse_patch, trimmed};
+use super::plan::{FixPlan, ItemStatus};
+use crate::finding::{ObjectRef, Patch};
+use crate::live::{Connection, chain};
+use crate::rules::model::{PatchType, Safety};
+use crate::snapshot::Kind;
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
+use kube::api::{Api, ApiResource, DynamicObject, PatchParams, PostParams};
+use serde_json::Value;
+
+const FIELD_MANAGER: &str = "ttdoctor";
+
+fn api_for(conn: &Connection, t: &ObjectRef) -> Result<(Api<DynamicObject>, Kind), String> {
+    let kind = Kind::parse(&t.kind).ok_or_else(|| format!("unknown kind {}", t.kind))?;
+    let (group, version) = match kind.api_version().split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), kind.api_version().to_string()),
+    };
+    let ar = ApiResource {
+        group,
+        version,
+        api_version: kind.api_version().to_string(),
+        kind: kind.name().to_string(),
+        plural: kind.plural().to_string(),
+    };
+    let api = match (&t.namespace, kind.namespaced()) {
+        (Some(ns), true) => Api::namespaced_with(conn.client.clone(), ns, &ar),
+        _ => Api::all_with(conn.client.clone(), &ar),
+    };
+    Ok((api, kind))
+}
+
+async fn timed<T>(conn: &Connection, what: &str, f: impl std::future::Future<Output = Result<T, kube::Error>>) -> Result<T, kube::Error> {
+    match tokio::time::timeout(conn.timeout, f).await {
+        Ok(r) => r,
+        Err(_) => Err(kube::Error::Service(format!("no answer to {what} within {:?}", conn.timeout).into())),
+    }
+}
+
+/// Asks the API whether the user may patch each target; items with a forbidden target are
+/// marked `not permitted` so nothing is half-applied.
+pub async fn check_permissions(conn: &Connection, plan: &mut FixPlan) {
+    let reviews: Api<SelfSubjectAccessReview> = Api::all(conn.client.clone());
+    for item in plan.items.iter_mut().filter(|i| i.status == ItemStatus::Planned) {
+        for p in &item.patches {
+            let Some(kind) = Kind::parse(&p.target.kind) else { continue };
+            let group = kind.api_version().split_once('/').map_or(String::new(), |(g, _)| g.to_string());
+            let review = SelfSubjectAccessReview {
+                spec: SelfSubjectAccessReviewSpec {
+                    resource_attributes: Some(ResourceAttributes {
+                        group: Some(group),
+                        resource: Some(kind.plural().to_string()),
+                        verb: Some("patch".into()),
+                        namespace: p.target.namespace.clone(),
+                        name: Some(p.target.name.clone()),
+                        ..ResourceAttributes::default()
+                    }),
+                    ..SelfSubjectAccessReviewSpec::default()
+                },
+                ..SelfSubjectAccessReview::default()
+            };
+            // If the review itself cannot be asked, the server-side dry run still guards us.
+            if let Ok(r) = timed(conn, "SelfSubjectAccessReview", reviews.create(&PostParams::default(), &review)).await
+                && r.status.as_ref().is_some_and(|s| !s.allowed)
+            {
+                let scope = p.target.namespace.as_ref().map_or("at the cluster scope".to_string(), |n| format!("in namespace {n}"));
+                item.status = ItemStatus::NotPermitted(format!("cannot patch {} {} {scope}", kind.plural(), p.target.name));
+                break;
+            }
+        }
+    }
+}
+
+/// How a failed write is reported.
+fn classify(e: &kube::Error) -> ItemStatus {
+    match e {
+        kube::Error::Api(s) if s.code == 409 => ItemStatus::Conflict(format!("changed by someone else since it was read: {}", s.message)),
+        // A failed JSON-patch `test` op: our precondition no longer holds.
+        kube::Error::Api(s) if s.code == 422 && s.message.contains("test") => {
+            ItemStatus::Conflict(format!("changed by someone else since it was read: {}", s.message))
+        }
+        kube::Error::Api(s) if s.code == 403 => ItemStatus::NotPermitted(s.message.clone()),
+        kube::Error::Api(s) => ItemStatus::Failed(format!("{} {}: {}", s.code, s.reason, s.message)),
+        other => ItemStatus::Failed(chain(other)),
+    }
+}
+
+async fn send(api: &Api<DynamicObject>, conn: &Connection, p: &Patch, dry_run: bool) -> Result<Value, kube::Error> {
+    let pp = PatchParams { dry_run, field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+    let res = match p.patch_type {
+        PatchType::Json => {
+            let ops: json_patch::Patch = serde_json::from_value(p.body.clone()).map_err(kube::Error::SerdeError)?;
+            timed(conn, "PATCH", api.patch(&p.target.name, &pp, &kube::api::Patch::Json::<()>(ops))).await?
+        }
+        PatchType::Merge => timed(conn, "PATCH", api.patch(&p.target.name, &pp, &kube::api::Patch::Merge(&p.body))).await?,
+    };
+    serde_json::to_value(res).map_err(kube::Error::SerdeError)
+}
+
+/// Which items to apply.
+pub struct ApplyOptions<'a> {
+    pub allow_unsafe: bool,
+    /// Asked per item (`--apply` on a terminal); `None` applies without asking.
+    pub confirm: Option<&'a mut dyn FnMut(&super::PlanItem) -> bool>,
+}
+
+/// Applies the planned items: every patch of an item is dry-run on the server before any is
+/// sent for real; each real change is journaled as it lands.
+pub async fn apply(conn: &Connection, plan: &mut FixPlan, mut opts: ApplyOptions<'_>, journal: &Journal, run: &str) -> Result<usize, String> {
+    let mut applied = 0;
+    for item in plan.items.iter_mut() {
+        if item.status != ItemStatus::Planned {
+            continue;
+        }
+        if item.safety == Safety::Unsafe && !opts.allow_unsafe {
+            item.status = ItemStatus::Skipped("unsafe: pass --unsafe to apply".into());
+            continue;
+        }
+        if let Some(confirm) = opts.confirm.as_mut()
+            && !confirm(item)
+        {
+            item.status = ItemStatus::Skipped("declined".into());
+            continue;
+        }
+        let mut apis = Vec::new();
+        for p in &item.patches {
+            apis.push(api_for(conn, &p.target)?.0);
+        }
+        // 1. Server-side dry run of every patch: admission, validation and preconditions.
+        let mut failed = None;
+        for (api, p) in apis.iter().zip(&item.patches) {
+            if let Err(e) = send(api, conn, p, true).await {
+                failed = Some(classify(&e));
+                break;
+            }
+        }
+        if let Some(status) = failed {
+            item.status = status;
+            continue;
+        }
+        // 2. The real thing, journaled one patch at a time.
+        for (api, p) in apis.iter().zip(&item.patches) {
+            let before = match timed(conn, "GET", api.get(&p.target.name)).await {
+                Ok(o) => trimmed(serde_json::to_value(o).map_err(|e| e.to_string())?),
+                Err(e) => {
+                    failed = Some(classify(&e));
+                    break;
+                }
+            };
+            match send(api, conn, p, false).await {
+                Ok(after) => {
+                    journal.append(&Entry {
+                        run: run.to_string(),
+                        action: "fix".into(),
+                        undoes: None,
+                        time: super::journal::now(),
+                        rule: item.rule_id.clone(),
+                        target: p.target.clone(),
+                        patch_type: p.patch_type,
+                        patch: p.body.clone(),
+                        before,
+                        after: trimmed(after),
+                    })?;
+                    applied += 1;
+                }
+                Err(e) => {
+                    failed = Some(classify(&e));
+                    break;
+                }
+            }
+        }
+        item.status = failed.unwrap_or(ItemStatus::Applied);
+    }
+    Ok(applied)
+}
+
+/// What happened to one journaled change on undo.
+pub struct UndoResult {
+    pub target: ObjectRef,
+    pub outcome: Result<(), String>,
+}
+
+/// Reverts the entries of one run, newest first, each guarded by the resourceVersion the fix
+/// left: an object changed since is refused and left alone.
+pub async fn undo(conn: &Connection, entries: &[Entry], journal: &Journal, run: &str, undoes: &str) -> Vec<UndoResult> {
+    let mut results = Vec::new();
+    for e in entries.iter().rev() {
+        let outcome = undo_one(conn, e, journal, run, undoes).await;
+        results.push(UndoResult { target: e.target.clone(), outcome });
+    }
+    results
+}
+
+async fn undo_one(conn: &Connection, e: &Entry, journal: &Journal, run: &str, undoes: &str) -> Result<(), String> {
+    let (api, _) = api_for(conn, &e.target)?;
+    let current = timed(conn, "GET", api.get(&e.target.name)).await.map_err(|err| chain(&err))?;
+    let current = trimmed(serde_json::to_value(current).map_err(|err| err.to_string())?);
+    let (now_rv, fix_rv) = (current.pointer("/metadata/resourceVersion"), e.after.pointer("/metadata/resourceVersion"));
+    if now_rv != fix_rv {
+        return Err(format!(
+            "refused: {} changed since ttdoctor fixed it (resourceVersion {} → {}); undo by hand if still wanted",
+            e.target,
+            fix_rv.map_or("?".into(), Value::to_string),
+            now_rv.map_or("?".into(), Value::to_string)
+        ));
+    }
+    let inverse = inverse_patch(e);
+    let body = serde_json::to_value(&inverse).map_err(|err| err.to_string())?;
+    let patch = Patch { target: e.target.clone(), patch_type: PatchType::Json, body: body.clone() };
+    send(&api, conn, &patch, true).await.map_err(|err| describe(&classify(&err)))?;
+    let after = send(&api, conn, &patch, false).await.map_err(|err| describe(&classify(&err)))?;
+    journal.append(&Entry {
+        run: run.to_string(),
+        action: "undo".into(),
+        undoes: Some(undoes.to_string()),
+        time: super::journal::now(),
+        rule: e.rule.clone(),
+        target: e.target.clone(),
+        patch_type: PatchType::Json,
+        patch: body,
+        before: current,
+        after: trimmed(after),
+    })
+}
+
+pub fn describe(s: &ItemStatus) -> String {
+    match s {
+        ItemStatus::Planned => "planned".into(),
+        ItemStatus::Manual => "manual".into(),
+        ItemStatus::NotPermitted(m) => format!("not permitted: {m}"),
+        ItemStatus::Skipped(m) => format!("skipped: {m}"),
+        ItemStatus::Conflict(m) => format!("conflict: {m}"),
+        ItemStatus::Failed(m) => format!("failed: {m}"),
+        ItemStatus::Applied => "applied (not verified yet)".into(),
+        ItemStatus::Verified => "applied and verified".into(),
+        ItemStatus::StillFailing(m) => format!("applied, still failing: {m}"),
+    }
+}
+
+/// After a re-check: an applied item is verified when none of its findings is left.
+pub fn verify(plan: &mut FixPlan, after: &crate::finding::Report) {
+    for item in plan.items.iter_mut().filter(|i| i.status == ItemStatus::Applied) {
+        let left: Vec<String> = after
+            .active()
+            .filter(|f| item.fingerprints.contains(&f.fingerprint))
+            .map(|f| f.message.clone())
+            .collect();
+        item.status = if left.is_empty() { ItemStatus::Verified } else { ItemStatus::StillFailing(left.join(" | ")) };
+    }
+}

@@ -1,0 +1,174 @@
+//! The fix journal: every change ttdoctor applied, with the object before and after, so that
+//! `fix --undo` can put it back — and refuse when someone changed it since.
+
+use crate::finding::ObjectRef;
+use crate::rules::model::PatchType;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One applied change.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// Identifies the `fix` (or `fix --undo`) invocation.
+    pub run: String,
+    /// `fix` or `undo`.
+    pub action: String,
+    /// For undo entries: the run they reverted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undoes: Option<String>,
+    pub time: String,
+    pub rule: String,
+    pub target: ObjectRef,
+    pub patch_type: PatchType,
+    pub patch: Value,
+    pub before: Value,
+    pub after: Value,
+}
+
+/// A JSON-lines journal file.
+pub struct Journal {
+    pub path: PathBuf,
+}
+
+/// `$XDG_STATE_HOME/ttdoctor/journal.jsonl`, else `~/.local/state/ttdoctor/journal.jsonl`.
+pub fn default_path() -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("ttdoctor").join("journal.jsonl")
+}
+
+/// A run id: UTC time plus the process id, sortable.
+pub fn new_run_id() -> String {
+    format!("{}-{}", now(), std::process::id())
+}
+
+pub fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now().round(k8s_openapi::jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
+}
+
+/// Objects as journaled: without managedFields, which are noise and can be large.
+pub fn trimmed(mut v: Value) -> Value {
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("managedFields");
+    }
+    v
+}
+
+impl Journal {
+    pub fn at(path: Option<&Path>) -> Journal {
+        Journal { path: path.map_or_else(default_path, Path::to_path_buf) }
+    }
+
+    /// Appends one entry and flushes it to disk before the next change is made.
+    pub fn append(&self, e: &Entry) -> Result<(), String> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|err| format!("cannot open journal {}: {err}", self.path.display()))?;
+        let line = serde_json::to_string(e).map_err(|err| err.to_string())?;
+        writeln!(f, "{line}").and_then(|_| f.sync_data()).map_err(|err| format!("cannot write journal {}: {err}", self.path.display()))
+    }
+
+    pub fn entries(&self) -> Result<Vec<Entry>, String> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(format!("cannot read journal {}: {e}", self.path.display())),
+        };
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", self.path.display(), i + 1)))
+            .collect()
+    }
+
+    /// The entries of the most recent `fix` run that has not been undone yet.
+    pub fn last_undoable_run(&self) -> Result<Option<(String, Vec<Entry>)>, String> {
+        let all = self.entries()?;
+        let undone: std::collections::HashSet<&str> = all.iter().filter_map(|e| e.undoes.as_deref()).collect();
+        let last = all.iter().rev().find(|e| e.action == "fix" && !undone.contains(e.run.as_str()));
+        Ok(last.map(|l| {
+            let run = l.run.clone();
+            let entries = all.iter().filter(|e| e.run == run).cloned().collect();
+            (run, entries)
+        }))
+    }
+}
+
+/// The JSON patch that restores the fields a fix changed, guarded by `test` ops on the
+/// resourceVersion the fix left (so a later change by anyone makes the undo refuse).
+pub fn inverse_patch(e: &Entry) -> json_patch::Patch {
+    let mut ops: Vec<json_patch::PatchOperation> = Vec::new();
+    if let Some(rv) = e.after.pointer("/metadata/resourceVersion") {
+        ops.push(serde_json::from_value(serde_json::json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv})).expect("valid op"));
+    }
+    let restore = json_patch::diff(&strip(&e.after), &strip(&e.before));
+    ops.extend(restore.0);
+    json_patch::Patch(ops)
+}
+
+/// The object without the fields the server owns, so the diff only restores user fields.
+fn strip(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+    }
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in ["resourceVersion", "managedFields", "generation", "uid", "creationTimestamp"] {
+            m.remove(k);
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(run: &str, action: &str, undoes: Option<&str>) -> Entry {
+        Entry {
+            run: run.into(),
+            action: action.into(),
+            undoes: undoes.map(String::from),
+            time: now(),
+            rule: "TT-DB-001".into(),
+            target: ObjectRef { kind: "Pod".into(), namespace: Some("ns".into()), name: "p".into() },
+            patch_type: PatchType::Json,
+            patch: json!([]),
+            before: json!({"metadata": {"name": "p", "resourceVersion": "1", "labels": {"role": "follower"}}}),
+            after: json!({"metadata": {"name": "p", "resourceVersion": "2", "labels": {"role": "leader"}}}),
+        }
+    }
+
+    #[test]
+    fn inverse_restores_labels_under_a_resource_version_test() {
+        let p = inverse_patch(&entry("r1", "fix", None));
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v, json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": "2"},
+            {"op": "replace", "path": "/metadata/labels/role", "value": "follower"}]));
+    }
+
+    #[test]
+    fn last_undoable_run_skips_undone_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::at(Some(&dir.path().join("j.jsonl")));
+        assert!(j.last_undoable_run().unwrap().is_none());
+        j.append(&entry("r1", "fix", None)).unwrap();
+        j.append(&entry("r2", "fix", None)).unwrap();
+        assert_eq!(j.last_undoable_run().unwrap().unwrap().0, "r2");
+        j.append(&entry("r3", "undo", Some("r2"))).unwrap();
+        assert_eq!(j.last_undoable_run().unwrap().unwrap().0, "r1");
+    }
+}
