@@ -1,7 +1,9 @@
 use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use ttdoctor::cli::{CheckArgs, Cli, ClusterArgs, Command, FixArgs, FixFormat, Format, SnapshotArgs, exit};
+use ttdoctor::cli::{
+    CheckArgs, Cli, ClusterArgs, Command, FixArgs, FixFormat, Format, SnapshotArgs, exit,
+};
 use ttdoctor::config::{self, Config};
 use ttdoctor::engine::{self, RunOptions};
 use ttdoctor::index::Index;
@@ -68,7 +70,10 @@ fn with_rules(dir: Option<&std::path::Path>, f: impl FnOnce(Vec<Rule>) -> i32) -
 async fn read_cluster(c: &ClusterArgs, verbose: bool) -> Result<(Snapshot, String), i32> {
     let conn = connect(c).await?;
     let snap = collect(&conn, c, verbose).await?;
-    Ok((snap, format!("cluster {} (context {})", conn.server, conn.context)))
+    Ok((
+        snap,
+        format!("cluster {} (context {})", conn.server, conn.context),
+    ))
 }
 
 async fn connect(c: &ClusterArgs) -> Result<live::Connection, i32> {
@@ -95,7 +100,7 @@ async fn collect(conn: &live::Connection, c: &ClusterArgs, verbose: bool) -> Res
     });
     let start = std::time::Instant::now();
     let collected = live::collect(
-        &conn,
+        conn,
         &CollectOptions {
             namespace: Some(c.namespace.clone()),
             page_size: 500,
@@ -188,7 +193,10 @@ fn prepare(args: &RuleChoice) -> Result<(Vec<Rule>, Config), i32> {
         .iter()
         .flat_map(|(id, kv)| kv.iter().map(move |(k, v)| format!("{id}.{k}={v}")))
         .collect();
-    for (what, list) in [("config params", from_config.as_slice()), ("--param", args.params)] {
+    for (what, list) in [
+        ("config params", from_config.as_slice()),
+        ("--param", args.params),
+    ] {
         rules::apply_params(&mut rules, list).map_err(|e| {
             eprintln!("error: {what}: {e}");
             exit::USAGE
@@ -321,7 +329,10 @@ async fn fix(args: FixArgs) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let opts = RunOptions { namespace: args.cluster.namespace.clone(), phase: args.phase.into() };
+    let opts = RunOptions {
+        namespace: args.cluster.namespace.clone(),
+        phase: args.phase.into(),
+    };
     let evaluate = |snap: Snapshot| {
         let mut report = engine::run(&rules, Index::new(snap), &opts);
         report.apply_suppressions(&cfg.suppressions, config::today());
@@ -356,28 +367,37 @@ async fn fix(args: FixArgs) -> i32 {
     }
     let mut code = report.exit_code(ttdoctor::finding::FailOn::Error);
     if args.auto || args.apply {
-        let conn = conn.as_ref().expect("apply needs the live cluster (clap rejects --snapshot)");
+        let conn = conn
+            .as_ref()
+            .expect("apply needs the live cluster (clap rejects --snapshot)");
         if args.apply && !std::io::stdin().is_terminal() {
-            eprintln!("error: --apply asks before each fix and needs a terminal; use --auto to apply the safe fixes");
+            eprintln!(
+                "error: --apply asks before each fix and needs a terminal; use --auto to apply the safe fixes"
+            );
             return exit::USAGE;
         }
         let mut ask = |item: &ttdoctor::fix::PlanItem| {
-            eprint!("apply [{}] {} {}? [y/N] ", item.safety, item.rule_id, item.summary);
+            eprint!(
+                "apply [{}] {} {}? [y/N] ",
+                item.safety, item.rule_id, item.summary
+            );
             let mut line = String::new();
-            std::io::stdin().read_line(&mut line).is_ok() && matches!(line.trim(), "y" | "Y" | "yes")
+            std::io::stdin().read_line(&mut line).is_ok()
+                && matches!(line.trim(), "y" | "Y" | "yes")
         };
         let apply_opts = ttdoctor::fix::apply::ApplyOptions {
             allow_unsafe: args.allow_unsafe,
             confirm: if args.apply { Some(&mut ask) } else { None },
         };
         let run = ttdoctor::fix::journal::new_run_id();
-        let applied = match ttdoctor::fix::apply::apply(conn, &mut plan, apply_opts, &journal, &run).await {
-            Ok(n) => n,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::USAGE;
-            }
-        };
+        let applied =
+            match ttdoctor::fix::apply::apply(conn, &mut plan, apply_opts, &journal, &run).await {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::USAGE;
+                }
+            };
         // Verify: read the cluster again and re-run the rules.
         let after = match collect(conn, &args.cluster, false).await {
             Ok(s) => evaluate(s),
@@ -386,13 +406,22 @@ async fn fix(args: FixArgs) -> i32 {
         ttdoctor::fix::apply::verify(&mut plan, &after);
         code = after.exit_code(ttdoctor::finding::FailOn::Error);
         if applied > 0 {
-            eprintln!("applied {applied} change(s); journal {} (undo with `ttdoctor fix --undo`)", journal.path.display());
+            eprintln!(
+                "applied {applied} change(s); journal {} (undo with `ttdoctor fix --undo`)",
+                journal.path.display()
+            );
         } else {
             eprintln!("no change applied");
         }
     }
     let text = match args.format {
-        FixFormat::Human => ttdoctor::fix::render::render(&plan, &format!("ttdoctor fix · {source} · namespace {}", args.cluster.namespace)),
+        FixFormat::Human => ttdoctor::fix::render::render(
+            &plan,
+            &format!(
+                "ttdoctor fix · {source} · namespace {}",
+                args.cluster.namespace
+            ),
+        ),
         FixFormat::Json => serde_json::to_string_pretty(&plan).expect("plan serializes") + "\n",
     };
     print!("{text}");
@@ -415,7 +444,14 @@ async fn undo(args: &FixArgs, journal: &ttdoctor::fix::journal::Journal) -> i32 
         Ok(c) => c,
         Err(code) => return code,
     };
-    let results = ttdoctor::fix::apply::undo(&conn, &entries, journal, &ttdoctor::fix::journal::new_run_id(), &run).await;
+    let results = ttdoctor::fix::apply::undo(
+        &conn,
+        &entries,
+        journal,
+        &ttdoctor::fix::journal::new_run_id(),
+        &run,
+    )
+    .await;
     let mut refused = 0;
     for r in &results {
         match &r.outcome {
@@ -426,6 +462,13 @@ async fn undo(args: &FixArgs, journal: &ttdoctor::fix::journal::Journal) -> i32 
             }
         }
     }
-    println!("undo of run {run}: {} reverted, {refused} refused", results.len() - refused);
-    if refused > 0 { exit::FINDINGS } else { exit::OK }
+    println!(
+        "undo of run {run}: {} reverted, {refused} refused",
+        results.len() - refused
+    );
+    if refused > 0 {
+        exit::FINDINGS
+    } else {
+        exit::OK
+    }
 }

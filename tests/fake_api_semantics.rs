@@ -1,0 +1,1526 @@
+//! The fake API server (tests/common/fake_api.rs) behaves like a real kube-apiserver v1.36.
+//! Exercised through `kube::Client` (as ttdoctor talks to clusters) and through raw HTTP for the
+//! exact bytes.
+
+mod common;
+
+use common::fake_api::{FakeApi, MetricsMode};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::core::Status;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const USER: &str = "system:serviceaccount:default:ttdoctor";
+
+/// The real `kubectl get ... -A -o yaml` output of a v1.36.2 API server.
+fn sample(ext: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    root.join("fixtures/reference")
+        .join(format!("real-apiserver-v1.36-sample.{ext}"))
+}
+
+fn fake() -> FakeApi {
+    FakeApi::from_snapshot_file(sample("yaml"))
+}
+
+async fn client_with(api: &FakeApi, tune: impl FnOnce(&mut kube::Config)) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&api.kubeconfig_yaml("default"))
+        .expect("the fake's kubeconfig parses");
+    let mut config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("the fake's kubeconfig is usable");
+    tune(&mut config);
+    kube::Client::try_from(config).expect("client")
+}
+
+/// A client that does not retry 429/503/504 by itself, so each call is one request.
+async fn client(api: &FakeApi) -> kube::Client {
+    client_with(api, |c| c.default_retry = false).await
+}
+
+fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> Box<Status> {
+    match result {
+        Err(kube::Error::Api(status)) => status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+struct Raw {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+impl Raw {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request on its own connection.
+async fn raw(
+    api: &FakeApi,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Raw {
+    let stream = tokio::net::TcpStream::connect(api.addr())
+        .await
+        .expect("connect");
+    let mut req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer fake-token\r\nContent-Length: {}\r\n",
+        api.addr(),
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    // (tokio's io-util feature is not enabled: readiness + try_read/try_write.)
+    let mut out = req.as_bytes();
+    while !out.is_empty() {
+        stream.writable().await.expect("writable");
+        match stream.try_write(out) {
+            Ok(n) => out = &out[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    let mut buf = Vec::new();
+    loop {
+        stream.readable().await.expect("readable");
+        let mut chunk = [0u8; 16384];
+        match stream.try_read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    let text = String::from_utf8(buf).expect("utf-8");
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a response head");
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .expect("status line")
+        .split(' ')
+        .nth(1)
+        .expect("code")
+        .parse()
+        .expect("code");
+    let headers: BTreeMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let body = if headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t == "chunked")
+    {
+        let mut out = String::new();
+        let mut rest = rest;
+        loop {
+            let (size, tail) = rest.split_once("\r\n").expect("chunk size");
+            let size = usize::from_str_radix(size.trim(), 16).expect("hex size");
+            if size == 0 {
+                break;
+            }
+            out.push_str(&tail[..size]);
+            rest = &tail[size + 2..];
+        }
+        out
+    } else {
+        rest.to_string()
+    };
+    Raw {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn names<K: kube::Resource>(items: &[K]) -> Vec<String> {
+    items
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o.meta().namespace.clone().unwrap_or_default(),
+                o.meta().name.clone().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn discovery_finds_core_apps_and_discovery_groups_both_ways() {
+    let api = fake();
+    let client = client(&api).await;
+
+    let version = client.apiserver_version().await.expect("version");
+    assert_eq!(
+        (version.major.as_str(), version.minor.as_str()),
+        ("1", "36")
+    );
+    assert_eq!(version.git_version, "v1.36.2");
+
+    for aggregated in [false, true] {
+        let discovery = kube::discovery::Discovery::new(client.clone());
+        let discovery = if aggregated {
+            discovery.run_aggregated().await
+        } else {
+            discovery.run().await
+        }
+        .expect("discovery");
+        let find = |group: &str, plural: &str| {
+            discovery.get(group).is_some_and(|g| {
+                g.recommended_resources()
+                    .iter()
+                    .any(|(ar, caps)| ar.plural == plural && caps.supports_operation("list"))
+            })
+        };
+        assert!(find("", "pods"), "pods (aggregated: {aggregated})");
+        assert!(
+            find("apps", "deployments"),
+            "deployments (aggregated: {aggregated})"
+        );
+        assert!(find("discovery.k8s.io", "endpointslices"));
+        assert!(find("storage.k8s.io", "storageclasses"));
+        assert!(
+            !discovery.has_group("metrics.k8s.io"),
+            "no metrics-server in the sample"
+        );
+        let pods = discovery
+            .get("")
+            .unwrap()
+            .recommended_resources()
+            .into_iter()
+            .find(|(ar, _)| ar.plural == "pods")
+            .unwrap();
+        assert!(pods.1.supports_operation("patch"));
+        assert_eq!(pods.1.scope, kube::discovery::Scope::Namespaced);
+    }
+
+    // The legacy documents, byte for byte as the real server shapes them.
+    let core = raw(&api, "GET", "/api/v1", &[], "").await.json();
+    assert_eq!(core["kind"], "APIResourceList");
+    assert_eq!(core["groupVersion"], "v1");
+    assert!(
+        core.get("apiVersion").is_none(),
+        "/api/v1 has no apiVersion"
+    );
+    let pods = core["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "pods")
+        .unwrap();
+    assert_eq!(pods["shortNames"], json!(["po"]));
+    assert_eq!(pods["singularName"], "pod");
+    assert!(pods["verbs"].as_array().unwrap().contains(&json!("patch")));
+    let apis = raw(&api, "GET", "/apis", &[], "").await.json();
+    assert_eq!(apis["kind"], "APIGroupList");
+    let apps = apis["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "apps")
+        .unwrap();
+    assert_eq!(apps["preferredVersion"]["groupVersion"], "apps/v1");
+
+    let agg = raw(
+        &api,
+        "GET",
+        "/apis",
+        &[(
+            "Accept",
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+        )],
+        "",
+    )
+    .await;
+    assert_eq!(
+        agg.headers["content-type"],
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
+    assert_eq!(agg.json()["kind"], "APIGroupDiscoveryList");
+}
+
+#[tokio::test]
+async fn list_pages_through_a_consistent_snapshot_with_limit_one() {
+    let api = fake();
+    let client = client(&api).await;
+    let pods: Api<Pod> = Api::all(client);
+
+    let first = pods
+        .list(&ListParams::default().limit(1))
+        .await
+        .expect("page 1");
+    let snapshot_rv = first.metadata.resource_version.clone().expect("list rv");
+    assert_eq!(first.items.len(), 1);
+    assert_eq!(first.metadata.remaining_item_count, Some(2));
+    // A concurrent writer changes a pod that is on a later page.
+    api.mutate(
+        "",
+        "v1",
+        "pods",
+        Some("demo"),
+        "web-694b67fcbb-5w298",
+        |p| {
+            p["metadata"]["labels"]["changed"] = json!("yes");
+        },
+    )
+    .expect("pod exists");
+
+    let mut all = first.items.clone();
+    let mut remaining = vec![first.metadata.remaining_item_count];
+    let mut token = first.metadata.continue_.clone();
+    while let Some(t) = token.filter(|t| !t.is_empty()) {
+        let page = pods
+            .list(&ListParams::default().limit(1).continue_token(&t))
+            .await
+            .expect("page");
+        assert_eq!(page.items.len(), 1, "at most `limit` items");
+        assert_eq!(
+            page.metadata.resource_version.as_deref(),
+            Some(snapshot_rv.as_str())
+        );
+        remaining.push(page.metadata.remaining_item_count);
+        all.extend(page.items);
+        token = page.metadata.continue_;
+    }
+    assert_eq!(
+        names(&all),
+        [
+            "demo/db-0",
+            "demo/web-694b67fcbb-47g8b",
+            "demo/web-694b67fcbb-5w298"
+        ]
+    );
+    assert_eq!(remaining, [Some(2), Some(1), None]);
+    // Still the snapshot the list started on, as etcd serves it.
+    let last_labels = all[2].metadata.labels.clone().unwrap_or_default();
+    assert!(
+        !last_labels.contains_key("changed"),
+        "pages show the first page's snapshot"
+    );
+    assert_eq!(api.count("GET", "/api/v1/pods"), 3);
+
+    let fresh = pods.list(&ListParams::default()).await.expect("fresh list");
+    assert!(
+        fresh.items[2]
+            .metadata
+            .labels
+            .as_ref()
+            .unwrap()
+            .contains_key("changed")
+    );
+    assert_eq!(
+        fresh.metadata.resource_version,
+        Some(api.resource_version().to_string())
+    );
+    assert!(fresh.metadata.continue_.is_none());
+}
+
+#[tokio::test]
+async fn list_items_come_without_apiversion_and_kind() {
+    let api = fake();
+    let list = raw(&api, "GET", "/api/v1/namespaces/demo/pods", &[], "").await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.headers["content-type"], "application/json");
+    let list = list.json();
+    assert_eq!(list["kind"], "PodList");
+    assert_eq!(list["apiVersion"], "v1");
+    assert!(list["metadata"]["resourceVersion"].is_string());
+    for item in list["items"].as_array().unwrap() {
+        assert!(item.get("kind").is_none() && item.get("apiVersion").is_none());
+        assert!(item["metadata"]["resourceVersion"].is_string());
+    }
+    let one = raw(
+        &api,
+        "GET",
+        "/apis/apps/v1/namespaces/demo/deployments/web",
+        &[],
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(
+        (one["apiVersion"].as_str(), one["kind"].as_str()),
+        (Some("apps/v1"), Some("Deployment"))
+    );
+    // The snapshot's real resourceVersions are kept.
+    assert_eq!(
+        api.get_object("", "v1", "nodes", None, "demo-cp").unwrap()["metadata"]["resourceVersion"],
+        "81148"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_continue_token_is_410_expired_with_a_fresh_token() {
+    let api = fake();
+    let client = client(&api).await;
+    let pods: Api<Pod> = Api::all(client);
+    let first = pods
+        .list(&ListParams::default().limit(1))
+        .await
+        .expect("page 1");
+    let token = first.metadata.continue_.expect("more pages");
+
+    api.expire_continue_tokens();
+    let status = api_error(
+        pods.list(&ListParams::default().limit(1).continue_token(&token))
+            .await,
+    );
+    assert_eq!(status.code, 410);
+    assert_eq!(status.reason, "Expired");
+    assert!(
+        status.message.starts_with(
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter"
+        ),
+        "{}",
+        status.message
+    );
+    // The real server offers an inconsistent continuation (rv -1) in the Status.
+    let next = status
+        .metadata
+        .and_then(|m| m.continue_)
+        .expect("a new token");
+    let rest = pods
+        .list(&ListParams::default().continue_token(&next))
+        .await
+        .expect("rest");
+    assert_eq!(
+        names(&rest.items),
+        ["demo/web-694b67fcbb-47g8b", "demo/web-694b67fcbb-5w298"]
+    );
+    assert_eq!(
+        rest.metadata.resource_version,
+        Some(api.resource_version().to_string())
+    );
+
+    let bad = api_error(pods.list(&ListParams::default().continue_token("!!")).await);
+    assert_eq!((bad.code, bad.reason.as_str()), (400, "BadRequest"));
+    assert!(
+        bad.message
+            .starts_with("invalid continue token: continue key is not valid"),
+        "{}",
+        bad.message
+    );
+}
+
+#[tokio::test]
+async fn get_of_a_missing_object_is_404_not_found() {
+    let api = fake();
+    let client = client(&api).await;
+    let status = api_error(
+        Api::<Pod>::namespaced(client.clone(), "demo")
+            .get("nope")
+            .await,
+    );
+    assert_eq!(status.code, 404);
+    assert_eq!(status.reason, "NotFound");
+    assert_eq!(status.message, "pods \"nope\" not found");
+    let details = status.details.expect("details");
+    assert_eq!(
+        (
+            details.name.as_str(),
+            details.kind.as_str(),
+            details.group.as_str()
+        ),
+        ("nope", "pods", "")
+    );
+
+    let status = api_error(
+        Api::<Deployment>::namespaced(client, "demo")
+            .get("nope")
+            .await,
+    );
+    assert_eq!(status.message, "deployments.apps \"nope\" not found");
+    assert_eq!(status.details.unwrap().group, "apps");
+
+    let unknown = raw(&api, "GET", "/apis/example.com/v1/widgets", &[], "").await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(
+        unknown.json(),
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "the server could not find the requested resource", "reason": "NotFound", "code": 404})
+    );
+}
+
+#[tokio::test]
+async fn merge_patch_with_a_stale_resource_version_is_409_conflict() {
+    let api = fake();
+    let client = client(&api).await;
+    let classes: Api<StorageClass> = Api::all(client);
+    let sc = classes.get("demo-local").await.expect("class");
+    let rv = sc.metadata.resource_version.clone().unwrap();
+    let annotate = |rv: &str| {
+        Patch::Merge(json!({"metadata": {"resourceVersion": rv,
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}}))
+    };
+
+    // Someone else writes first.
+    api.mutate(
+        "storage.k8s.io",
+        "v1",
+        "storageclasses",
+        None,
+        "demo-local",
+        |o| {
+            o["metadata"]["labels"] = json!({"touched": "by-someone-else"});
+        },
+    );
+    let before = api
+        .get_object("storage.k8s.io", "v1", "storageclasses", None, "demo-local")
+        .unwrap();
+    let status = api_error(
+        classes
+            .patch("demo-local", &PatchParams::default(), &annotate(&rv))
+            .await,
+    );
+    assert_eq!(status.code, 409);
+    assert_eq!(status.reason, "Conflict");
+    assert_eq!(
+        status.message,
+        "Operation cannot be fulfilled on storageclasses.storage.k8s.io \"demo-local\": the object has been modified; please apply your changes to the latest version and try again"
+    );
+    let details = status.details.unwrap();
+    assert_eq!(
+        (details.group.as_str(), details.kind.as_str()),
+        ("storage.k8s.io", "storageclasses")
+    );
+    assert_eq!(
+        api.get_object("storage.k8s.io", "v1", "storageclasses", None, "demo-local")
+            .unwrap(),
+        before,
+        "nothing stored"
+    );
+
+    // With the current resourceVersion it goes through and gets a new one.
+    let current = before["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let patched = classes
+        .patch("demo-local", &PatchParams::default(), &annotate(&current))
+        .await
+        .expect("patch");
+    let new_rv = patched.metadata.resource_version.clone().unwrap();
+    assert!(new_rv.parse::<u64>().unwrap() > current.parse::<u64>().unwrap());
+    assert_eq!(new_rv, api.resource_version().to_string());
+    assert_eq!(
+        patched.metadata.annotations.unwrap()["storageclass.kubernetes.io/is-default-class"],
+        "true"
+    );
+    // The same patch again changes nothing: no write, no new resourceVersion.
+    let again = classes
+        .patch("demo-local", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}})))
+        .await
+        .expect("no-op patch");
+    assert_eq!(
+        again.metadata.resource_version.as_deref(),
+        Some(new_rv.as_str())
+    );
+    assert_eq!(api.resource_version().to_string(), new_rv);
+
+    // Immutable fields are refused like the real validation does.
+    let status = api_error(
+        classes
+            .patch(
+                "demo-local",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"provisioner": "other.example.com"})),
+            )
+            .await,
+    );
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        status.message,
+        "StorageClass.storage.k8s.io \"demo-local\" is invalid: provisioner: Forbidden: updates to provisioner are forbidden."
+    );
+}
+
+#[tokio::test]
+async fn json_patch_with_a_failing_test_op_is_the_real_422() {
+    let api = fake();
+    let path = "/apis/apps/v1/namespaces/demo/deployments/web";
+    let before = api
+        .get_object("apps", "v1", "deployments", Some("demo"), "web")
+        .unwrap();
+    let ct = [("Content-Type", "application/json-patch+json")];
+
+    let failing = json!([
+        {"op": "test", "path": "/spec/replicas", "value": 99},
+        {"op": "replace", "path": "/spec/replicas", "value": 0}
+    ]);
+    let r = raw(&api, "PATCH", path, &ct, &failing.to_string()).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.json(),
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "the server rejected our request due to an error in our request",
+               "reason": "Invalid", "details": {}, "code": 422})
+    );
+    assert_eq!(
+        api.get_object("apps", "v1", "deployments", Some("demo"), "web")
+            .unwrap(),
+        before
+    );
+
+    // Removing what is not there fails the same way.
+    let r = raw(
+        &api,
+        "PATCH",
+        path,
+        &ct,
+        r#"[{"op":"remove","path":"/spec/nothing"}]"#,
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    // Not a patch document at all: 400.
+    let r = raw(&api, "PATCH", path, &ct, r#"{"op":"remove"}"#).await;
+    assert_eq!(
+        (r.status, r.json()["reason"].as_str()),
+        (400, Some("BadRequest"))
+    );
+
+    // A passing test guards the write, including on the resourceVersion.
+    let rv = before["metadata"]["resourceVersion"].as_str().unwrap();
+    let ok = json!([
+        {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+        {"op": "add", "path": "/metadata/labels", "value": {"tier": "front"}}
+    ]);
+    let r = raw(&api, "PATCH", path, &ct, &ok.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["metadata"]["labels"]["tier"], "front");
+    assert_eq!(r.json()["kind"], "Deployment");
+    let r = raw(&api, "PATCH", path, &ct, &ok.to_string()).await;
+    assert_eq!(r.status, 422, "the resourceVersion moved on");
+}
+
+#[tokio::test]
+async fn dry_run_all_validates_but_stores_nothing() {
+    let api = fake();
+    let client = client(&api).await;
+    let nodes: Api<Node> = Api::all(client);
+    let before = api
+        .get_object("", "v1", "nodes", None, "demo-worker")
+        .unwrap();
+    let rv_before = api.resource_version();
+
+    let patch = Patch::Merge(json!({"metadata": {"labels": {"ttdoctor": "dry"}}}));
+    let result = nodes
+        .patch("demo-worker", &PatchParams::default().dry_run(), &patch)
+        .await
+        .expect("dry run");
+    assert_eq!(result.metadata.labels.unwrap()["ttdoctor"], "dry");
+    assert_eq!(
+        result.metadata.resource_version,
+        before["metadata"]["resourceVersion"]
+            .as_str()
+            .map(String::from)
+    );
+    assert_eq!(
+        api.get_object("", "v1", "nodes", None, "demo-worker")
+            .unwrap(),
+        before
+    );
+    assert_eq!(api.resource_version(), rv_before);
+    assert_eq!((api.write_count(), api.real_write_count()), (1, 0));
+
+    // A dry run still meets conflicts.
+    let stale = Patch::Merge(json!({"metadata": {"resourceVersion": "1", "labels": {"x": "y"}}}));
+    let status = api_error(
+        nodes
+            .patch("demo-worker", &PatchParams::default().dry_run(), &stale)
+            .await,
+    );
+    assert_eq!(status.code, 409);
+
+    let r = raw(
+        &api,
+        "PATCH",
+        "/api/v1/nodes/demo-worker?dryRun=Everything",
+        &[("Content-Type", "application/merge-patch+json")],
+        "{}",
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.json()["message"],
+        "PatchOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: []string{\"Everything\"}: supported values: \"All\""
+    );
+    // Counters count requests: the refused one was not a dry run.
+    assert_eq!((api.write_count(), api.real_write_count()), (3, 1));
+}
+
+#[tokio::test]
+async fn forbidden_requests_get_the_authorizers_403_and_ssar_agrees() {
+    let api = fake();
+    let client = client(&api).await;
+    api.forbid("list", "pods", Some("train-ticket"));
+
+    let status = api_error(
+        Api::<Pod>::namespaced(client.clone(), "train-ticket")
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!((status.code, status.reason.as_str()), (403, "Forbidden"));
+    assert_eq!(
+        status.message,
+        format!(
+            "pods is forbidden: User \"{USER}\" cannot list resource \"pods\" in API group \"\" in the namespace \"train-ticket\""
+        )
+    );
+    assert_eq!(status.details.unwrap().kind, "pods");
+    // RBAC only adds: denied in a namespace means denied cluster-wide too.
+    let status = api_error(
+        Api::<Pod>::all(client.clone())
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!(
+        status.message,
+        format!(
+            "pods is forbidden: User \"{USER}\" cannot list resource \"pods\" in API group \"\" at the cluster scope"
+        )
+    );
+    Api::<Pod>::namespaced(client.clone(), "demo")
+        .list(&ListParams::default())
+        .await
+        .expect("other namespaces");
+
+    api.forbid_everywhere("get", "deployments.apps");
+    let status = api_error(
+        Api::<Deployment>::namespaced(client.clone(), "demo")
+            .get("web")
+            .await,
+    );
+    assert_eq!(
+        status.message,
+        format!(
+            "deployments.apps \"web\" is forbidden: User \"{USER}\" cannot get resource \"deployments\" in API group \"apps\" in the namespace \"demo\""
+        )
+    );
+    let details = status.details.unwrap();
+    assert_eq!(
+        (
+            details.name.as_str(),
+            details.group.as_str(),
+            details.kind.as_str()
+        ),
+        ("web", "apps", "deployments")
+    );
+
+    let reviews: Api<SelfSubjectAccessReview> = Api::all(client);
+    let ask = |verb: &str, resource: &str, group: &str, ns: &str| SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.into()),
+                resource: Some(resource.into()),
+                group: Some(group.into()),
+                namespace: Some(ns.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let allowed = |r: SelfSubjectAccessReview| r.status.expect("status").allowed;
+    let pp = PostParams::default();
+    assert!(!allowed(
+        reviews
+            .create(&pp, &ask("list", "pods", "", "train-ticket"))
+            .await
+            .unwrap()
+    ));
+    assert!(!allowed(
+        reviews
+            .create(&pp, &ask("list", "pods", "", ""))
+            .await
+            .unwrap()
+    ));
+    assert!(allowed(
+        reviews
+            .create(&pp, &ask("list", "pods", "", "demo"))
+            .await
+            .unwrap()
+    ));
+    assert!(!allowed(
+        reviews
+            .create(&pp, &ask("get", "deployments", "apps", "demo"))
+            .await
+            .unwrap()
+    ));
+    assert!(allowed(
+        reviews
+            .create(&pp, &ask("patch", "deployments", "apps", "demo"))
+            .await
+            .unwrap()
+    ));
+    assert_eq!(api.write_count(), 0, "access reviews are not writes");
+    assert_eq!(
+        api.count(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        ),
+        5
+    );
+}
+
+#[tokio::test]
+async fn metrics_api_not_found_unavailable_and_served() {
+    let api = fake();
+    let client = client(&api).await;
+    let gvk = GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "NodeMetrics");
+    let node_metrics: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(&gvk, "nodes"),
+    );
+
+    // No metrics-server: the group does not exist.
+    let r = raw(&api, "GET", "/apis/metrics.k8s.io/v1beta1/nodes", &[], "").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.json()["message"],
+        "the server could not find the requested resource"
+    );
+    assert!(r.json().get("details").is_none());
+    let status = api_error(node_metrics.list(&ListParams::default()).await);
+    assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
+    let groups = raw(&api, "GET", "/apis", &[], "").await.json();
+    assert!(
+        !groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "metrics.k8s.io")
+    );
+
+    // Registered but down: listed in /apis, and a bare text 503 from the aggregator below it.
+    api.set_metrics(MetricsMode::Unavailable);
+    let groups = raw(&api, "GET", "/apis", &[], "").await.json();
+    assert!(
+        groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "metrics.k8s.io")
+    );
+    for path in [
+        "/apis/metrics.k8s.io/v1beta1",
+        "/apis/metrics.k8s.io/v1beta1/nodes",
+    ] {
+        let r = raw(&api, "GET", path, &[], "").await;
+        assert_eq!(r.status, 503, "{path}");
+        assert_eq!(r.headers["content-type"], "text/plain; charset=utf-8");
+        assert_eq!(r.body, "service unavailable\n");
+    }
+    let status = api_error(node_metrics.list(&ListParams::default()).await);
+    assert_eq!(status.code, 503);
+    assert_eq!(status.message, "service unavailable");
+    let agg = raw(
+        &api,
+        "GET",
+        "/apis",
+        &[(
+            "Accept",
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+        )],
+        "",
+    )
+    .await
+    .json();
+    let metrics = agg["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["metadata"]["name"] == "metrics.k8s.io")
+        .unwrap();
+    assert_eq!(metrics["versions"][0]["freshness"], "Stale");
+    // Legacy discovery of everything trips over it, as it does against a real cluster.
+    assert!(
+        kube::discovery::Discovery::new(client.clone())
+            .run()
+            .await
+            .is_err()
+    );
+    let only_core = kube::discovery::Discovery::new(client.clone())
+        .filter(&["", "apps"])
+        .run()
+        .await;
+    assert!(only_core.is_ok());
+
+    // Served.
+    api.set_metrics(MetricsMode::Served);
+    api.put_object(json!({
+        "apiVersion": "metrics.k8s.io/v1beta1", "kind": "NodeMetrics",
+        "metadata": {"name": "demo-cp"}, "timestamp": "2026-11-25T19:51:00Z", "window": "10s",
+        "usage": {"cpu": "250m", "memory": "1Gi"}
+    }));
+    let list = raw(&api, "GET", "/apis/metrics.k8s.io/v1beta1/nodes", &[], "")
+        .await
+        .json();
+    assert_eq!(list["kind"], "NodeMetricsList");
+    assert_eq!(list["metadata"], json!({}));
+    assert_eq!(list["items"][0]["usage"]["cpu"], "250m");
+    assert!(list["items"][0].get("kind").is_none());
+    let listed = node_metrics
+        .list(&ListParams::default())
+        .await
+        .expect("metrics list");
+    assert_eq!(listed.items.len(), 1);
+    assert!(
+        kube::discovery::Discovery::new(client)
+            .run()
+            .await
+            .unwrap()
+            .has_group("metrics.k8s.io")
+    );
+
+    // Forbidden wins over availability: authorization runs before the aggregator.
+    api.set_metrics(MetricsMode::Unavailable);
+    api.forbid("list", "nodes.metrics.k8s.io", None);
+    let r = raw(&api, "GET", "/apis/metrics.k8s.io/v1beta1/nodes", &[], "").await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.json()["message"],
+        format!(
+            "nodes.metrics.k8s.io is forbidden: User \"{USER}\" cannot list resource \"nodes\" in API group \"metrics.k8s.io\" at the cluster scope"
+        )
+    );
+    // ...and forbidding metrics nodes leaves core nodes alone.
+    assert_eq!(raw(&api, "GET", "/api/v1/nodes", &[], "").await.status, 200);
+}
+
+#[tokio::test]
+async fn label_selectors_filter_like_the_real_server() {
+    let api = fake();
+    let pods: Api<Pod> = Api::namespaced(client(&api).await, "demo");
+    let select = |s: &'static str| {
+        let pods = pods.clone();
+        async move {
+            names(
+                &pods
+                    .list(&ListParams::default().labels(s))
+                    .await
+                    .expect(s)
+                    .items,
+            )
+        }
+    };
+    assert_eq!(
+        select("app=web").await,
+        ["demo/web-694b67fcbb-47g8b", "demo/web-694b67fcbb-5w298"]
+    );
+    assert_eq!(select("app==db").await, ["demo/db-0"]);
+    assert_eq!(select("app!=web").await, ["demo/db-0"]);
+    assert_eq!(select("app in (db, other)").await, ["demo/db-0"]);
+    assert_eq!(select("app notin (db)").await.len(), 2);
+    assert_eq!(select("!role").await.len(), 2);
+    assert_eq!(select("role").await, ["demo/db-0"]);
+    assert_eq!(
+        select("app=web,pod-template-hash=694b67fcbb").await.len(),
+        2
+    );
+    assert!(select("app=nothing").await.is_empty());
+
+    // With a selector there is no remainingItemCount, and a page may be cut before the end.
+    let page = pods
+        .list(&ListParams::default().labels("app=web").limit(1))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert!(page.metadata.continue_.is_some());
+    assert_eq!(page.metadata.remaining_item_count, None);
+
+    let status = api_error(pods.list(&ListParams::default().labels("app=(")).await);
+    assert_eq!((status.code, status.reason.as_str()), (400, "BadRequest"));
+}
+
+#[tokio::test]
+async fn field_selectors_and_their_real_errors() {
+    let api = fake();
+    let client = client(&api).await;
+    let pods: Api<Pod> = Api::all(client.clone());
+
+    let status = api_error(pods.list(&ListParams::default().fields("spec.foo=x")).await);
+    assert_eq!((status.code, status.reason.as_str()), (400, "BadRequest"));
+    assert_eq!(status.message, "field label not supported: spec.foo");
+    let status = api_error(
+        Api::<StorageClass>::all(client.clone())
+            .list(&ListParams::default().fields("provisioner=x"))
+            .await,
+    );
+    assert_eq!(
+        status.message,
+        "\"provisioner\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+    );
+    let status = api_error(
+        Api::<Node>::all(client.clone())
+            .list(&ListParams::default().fields("metadata.namespace=x"))
+            .await,
+    );
+    assert_eq!(
+        status.message,
+        "field label not supported: metadata.namespace"
+    );
+
+    let unscheduled = pods
+        .list(&ListParams::default().fields("spec.nodeName="))
+        .await
+        .unwrap();
+    assert_eq!(
+        unscheduled.items.len(),
+        3,
+        "no pod of the sample is scheduled"
+    );
+    let by_name = pods
+        .list(&ListParams::default().fields("metadata.name=db-0,metadata.namespace=demo"))
+        .await
+        .unwrap();
+    assert_eq!(names(&by_name.items), ["demo/db-0"]);
+    let events: Api<Event> = Api::namespaced(client, "demo");
+    let for_db0 = events
+        .list(&ListParams::default().fields("involvedObject.name=db-0,involvedObject.kind=Pod"))
+        .await
+        .unwrap();
+    assert_eq!(for_db0.items.len(), 1);
+    assert_eq!(for_db0.items[0].reason.as_deref(), Some("FailedScheduling"));
+}
+
+#[tokio::test]
+async fn strategic_merge_and_update_rules() {
+    let api = fake();
+    let client = client(&api).await;
+    let nodes: Api<Node> = Api::all(client.clone());
+
+    // Labels merge; taints (an atomic list) are replaced whole; status is a subresource.
+    let patch = json!({
+        "metadata": {"labels": {"ttdoctor.io/fixed": "true"}},
+        "spec": {"taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]},
+        "status": {"capacity": {"cpu": "64"}}
+    });
+    let node = nodes
+        .patch("demo-cp", &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .expect("patch");
+    let labels = node.metadata.labels.unwrap();
+    assert_eq!(labels["ttdoctor.io/fixed"], "true");
+    assert_eq!(labels["kubernetes.io/hostname"], "demo-cp");
+    let taints = node.spec.unwrap().taints.unwrap();
+    assert_eq!(taints.len(), 1);
+    assert_eq!(taints[0].key, "dedicated");
+    assert_eq!(
+        node.status.unwrap().capacity.unwrap()["cpu"].0,
+        "4",
+        "status changes are dropped"
+    );
+
+    let status = api_error(
+        nodes
+            .patch(
+                "demo-cp",
+                &PatchParams::default(),
+                &Patch::Strategic(
+                    json!({"spec": {"taints": [{"key": "a", "effect": "Sometimes"}]}}),
+                ),
+            )
+            .await,
+    );
+    assert_eq!(status.code, 422);
+    assert_eq!(
+        status.message,
+        "Node \"demo-cp\" is invalid: spec.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\""
+    );
+
+    let status = api_error(
+        nodes
+            .patch(
+                "demo-cp",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"name": "other"}})),
+            )
+            .await,
+    );
+    assert_eq!((status.code, status.reason.as_str()), (400, "BadRequest"));
+    assert_eq!(
+        status.message,
+        "the name of the object (other) does not match the name on the URL (demo-cp)"
+    );
+
+    // Containers merge by name; a spec change bumps the generation.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "demo");
+    let before = deployments.get("web").await.unwrap();
+    let container = before
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .name
+        .clone();
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": container, "image": "nginx:1.28"}]}}}});
+    let after = deployments
+        .patch("web", &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .unwrap();
+    let c = &after
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers;
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].image.as_deref(), Some("nginx:1.28"));
+    assert_eq!(
+        c[0].ports,
+        before
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .ports
+    );
+    assert_eq!(
+        after.metadata.generation,
+        before.metadata.generation.map(|g| g + 1)
+    );
+
+    // StatefulSet volumeClaimTemplates are immutable.
+    let sts: Api<StatefulSet> = Api::namespaced(client, "demo");
+    let status = api_error(
+        sts.patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"storageClassName": "demo-local"}}]}})),
+        )
+        .await,
+    );
+    assert_eq!(status.code, 422);
+    assert!(status.message.starts_with("StatefulSet.apps \"db\" is invalid: spec: Forbidden: updates to statefulset spec for fields other than"), "{}", status.message);
+
+    // Other content types.
+    let r = raw(
+        &api,
+        "PATCH",
+        "/api/v1/nodes/demo-cp",
+        &[("Content-Type", "application/json")],
+        "{}",
+    )
+    .await;
+    assert_eq!(r.status, 415);
+    assert_eq!(
+        r.json()["message"],
+        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml"
+    );
+    let r = raw(
+        &api,
+        "PATCH",
+        "/api/v1/nodes/missing",
+        &[("Content-Type", "application/merge-patch+json")],
+        "{}",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["message"].as_str()),
+        (404, Some("nodes \"missing\" not found"))
+    );
+}
+
+#[tokio::test]
+async fn create_and_delete() {
+    let api = fake();
+    let classes: Api<StorageClass> = Api::all(client(&api).await);
+    let sc: StorageClass = serde_json::from_value(json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "fast"}, "provisioner": "example.com/fast"
+    }))
+    .unwrap();
+    let created = classes
+        .create(&PostParams::default(), &sc)
+        .await
+        .expect("create");
+    assert!(created.metadata.uid.is_some() && created.metadata.creation_timestamp.is_some());
+    let status = api_error(classes.create(&PostParams::default(), &sc).await);
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (409, "AlreadyExists")
+    );
+    assert_eq!(
+        status.message,
+        "storageclasses.storage.k8s.io \"fast\" already exists"
+    );
+    classes
+        .delete("fast", &Default::default())
+        .await
+        .expect("delete");
+    assert_eq!(api_error(classes.get("fast").await).code, 404);
+}
+
+#[tokio::test]
+async fn hang_mode_makes_clients_time_out() {
+    let api = fake();
+    let client = client_with(&api, |c| c.read_timeout = Some(Duration::from_millis(300))).await;
+    api.set_hang(true);
+    let started = Instant::now();
+    let result = Api::<Pod>::all(client).list(&ListParams::default()).await;
+    assert!(result.is_err());
+    assert!(
+        !matches!(result, Err(kube::Error::Api(_))),
+        "a transport error, not an answer"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let requests = api.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].status, 0, "never answered");
+}
+
+#[tokio::test]
+async fn status_for_all_and_client_retries() {
+    let api = fake();
+    api.set_status_for_all(503);
+    let status = api_error(
+        Api::<Pod>::all(client(&api).await)
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (503, "ServiceUnavailable")
+    );
+    assert_eq!(api.count("GET", "/api/v1/pods"), 1);
+
+    // kube's default client retries 503 by itself (exponential backoff, 15 tries): the fake
+    // sees every attempt.
+    api.reset_counts();
+    let default_client = client_with(&api, |_| {}).await;
+    let pods: Api<Pod> = Api::all(default_client);
+    let _ = tokio::time::timeout(
+        Duration::from_millis(1500),
+        pods.list(&ListParams::default()),
+    )
+    .await;
+    assert!(api.count("GET", "/api/v1/pods") > 1, "retried");
+
+    api.clear_status_for_all();
+    api.reset_counts();
+    pods.list(&ListParams::default())
+        .await
+        .expect("healthy again");
+    assert_eq!(api.count("GET", "/api/v1/pods"), 1);
+}
+
+#[tokio::test]
+async fn watch_streams_changes_from_a_resource_version() {
+    let api = fake();
+    let rv = api.resource_version();
+    let mutate = {
+        let rv_before = rv;
+        move |api: &FakeApi| {
+            api.mutate("", "v1", "pods", Some("demo"), "db-0", |p| {
+                p["metadata"]["labels"]["seen"] = json!("yes");
+            });
+            assert!(api.resource_version() > rv_before);
+        }
+    };
+    let target =
+        format!("/api/v1/namespaces/demo/pods?watch=true&resourceVersion={rv}&timeoutSeconds=5");
+    let (response, ()) = tokio::join!(raw(&api, "GET", &target, &[], ""), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        mutate(&api);
+    });
+    assert_eq!(response.status, 200);
+    let events: Vec<Value> = response
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "MODIFIED");
+    assert_eq!(events[0]["object"]["kind"], "Pod");
+    assert_eq!(events[0]["object"]["metadata"]["labels"]["seen"], "yes");
+
+    // Without a resourceVersion: the current state as ADDED events.
+    let r = raw(
+        &api,
+        "GET",
+        "/api/v1/namespaces/demo/pods?watch=1&labelSelector=app%3Dweb",
+        &[],
+        "",
+    )
+    .await;
+    let added: Vec<Value> = r
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(added.len(), 2);
+    assert!(added.iter().all(|e| e["type"] == "ADDED"));
+
+    // From before a compaction: the real in-stream 410.
+    api.expire_continue_tokens();
+    let r = raw(
+        &api,
+        "GET",
+        &format!("/api/v1/pods?watch=true&resourceVersion={rv}"),
+        &[],
+        "",
+    )
+    .await;
+    let event: Value = serde_json::from_str(r.body.trim()).unwrap();
+    assert_eq!(event["type"], "ERROR");
+    assert_eq!(event["object"]["code"], 410);
+    assert_eq!(event["object"]["reason"], "Expired");
+}
+
+#[tokio::test]
+async fn hooks_counters_and_kubeconfig() {
+    let api = fake();
+    let client = client(&api).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "demo");
+    api.on_request(
+        "GET",
+        "/apis/apps/v1/namespaces/demo/deployments/web",
+        2,
+        |store| {
+            store.mutate("apps", "v1", "deployments", Some("demo"), "web", |d| {
+                d["status"]["readyReplicas"] = json!(2);
+            });
+        },
+    );
+    let ready = |d: Deployment| d.status.and_then(|s| s.ready_replicas).unwrap_or(0);
+    assert_eq!(ready(deployments.get("web").await.unwrap()), 0);
+    assert_eq!(
+        ready(deployments.get("web").await.unwrap()),
+        0,
+        "the hook runs after the 2nd answer"
+    );
+    assert_eq!(ready(deployments.get("web").await.unwrap()), 2);
+
+    assert_eq!(api.secret_requests(), 0);
+    let _ = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client, "demo")
+        .list(&ListParams::default())
+        .await;
+    assert_eq!(api.secret_requests(), 1);
+    let logged = api.requests();
+    assert_eq!(
+        logged.last().unwrap().path,
+        "/api/v1/namespaces/demo/secrets"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = api.write_kubeconfig(dir.path());
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig file");
+    assert_eq!(kubeconfig.current_context.as_deref(), Some("fake"));
+    assert_eq!(
+        kubeconfig.clusters[0]
+            .cluster
+            .as_ref()
+            .unwrap()
+            .server
+            .as_deref(),
+        Some(api.url().as_str())
+    );
+}
+
+#[test]
+fn snapshot_files_load_in_every_form() {
+    // Plain #[test]: the fake runs its own runtime.
+    let yaml = FakeApi::from_snapshot_file(sample("yaml"));
+    let json = FakeApi::from_snapshot_file(sample("json"));
+    for resource in [
+        "pods",
+        "nodes",
+        "events",
+        "endpointslices",
+        "deployments.apps",
+        "storageclasses.storage.k8s.io",
+        "statefulsets",
+    ] {
+        assert_eq!(yaml.objects(resource), json.objects(resource), "{resource}");
+    }
+    assert_eq!(yaml.objects("pods").len(), 3);
+    assert_eq!(yaml.objects("events").len(), 10);
+
+    // A List followed by a NodeMetricsList whose items have no kind (kubectl get --raw).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snap.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata:\n    name: n1\n---\n\
+         {\"kind\":\"NodeMetricsList\",\"apiVersion\":\"metrics.k8s.io/v1beta1\",\"metadata\":{},\"items\":[{\"metadata\":{\"name\":\"n1\"},\"timestamp\":\"2026-11-25T19:51:00Z\",\"window\":\"10s\",\"usage\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}]}\n",
+    )
+    .unwrap();
+    let api = FakeApi::from_snapshot_file(&path);
+    assert_eq!(api.objects("nodes").len(), 1);
+    let metrics = api.objects("nodes.metrics.k8s.io");
+    assert_eq!(metrics.len(), 1);
+    assert_eq!(metrics[0]["kind"], "NodeMetrics");
+    let node = api.get_object("", "v1", "nodes", None, "n1").unwrap();
+    assert!(node["metadata"]["uid"].is_string() && node["metadata"]["resourceVersion"].is_string());
+}
+
+#[tokio::test]
+async fn decoding_drops_unknown_fields_with_a_warning_and_records_the_manager() {
+    let api = fake();
+    let path = "/apis/apps/v1/namespaces/demo/deployments/web";
+    let merge = [
+        ("Content-Type", "application/merge-patch+json"),
+        ("User-Agent", "ttdoctor/0.1.0 (linux)"),
+    ];
+    let rv = api.resource_version();
+
+    // A patch that changes nothing known is not written, even on an object from a snapshot.
+    let r = raw(&api, "PATCH", path, &merge, r#"{"spec":{"replicas":2}}"#).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(api.resource_version(), rv, "no-op");
+
+    // Unknown fields are dropped with the server's default (Warn) and a Warning header.
+    let r = raw(
+        &api,
+        "PATCH",
+        path,
+        &merge,
+        r#"{"spec":{"replicas":1,"replicaz":3}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.headers["warning"],
+        "299 - \"unknown field \\\"spec.replicaz\\\"\""
+    );
+    let stored = api
+        .get_object("apps", "v1", "deployments", Some("demo"), "web")
+        .unwrap();
+    assert!(stored["spec"].get("replicaz").is_none());
+    assert_eq!(stored["spec"]["replicas"], 1);
+    let managers = stored["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields");
+    let mine = managers
+        .iter()
+        .find(|m| m["manager"] == "ttdoctor")
+        .expect("a ttdoctor entry");
+    assert_eq!(mine["operation"], "Update");
+    assert_eq!(mine["fieldsV1"]["f:spec"]["f:replicas"], json!({}));
+
+    // fieldValidation=Strict refuses them instead.
+    let r = raw(
+        &api,
+        "PATCH",
+        &format!("{path}?fieldValidation=Strict&fieldManager=fixer"),
+        &merge,
+        r#"{"spec":{"replicaz":3}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("strict decoding error: unknown field \"spec.replicaz\""),
+        "{}",
+        r.body
+    );
+
+    // A value of the wrong type cannot be decoded at all.
+    let r = raw(
+        &api,
+        "PATCH",
+        path,
+        &merge,
+        r#"{"spec":{"replicas":"two"}}"#,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["reason"].as_str()),
+        (422, Some("Invalid"))
+    );
+    let r = raw(
+        &api,
+        "PATCH",
+        path,
+        &merge,
+        r#"{"metadata":{"labels":{"a":1}}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 422);
+}
+
+#[tokio::test]
+async fn an_empty_patch_writes_nothing_for_every_object_of_the_sample() {
+    let api = fake();
+    let rv = api.resource_version();
+    let resources = [
+        ("/api/v1", "nodes"),
+        ("/apis/storage.k8s.io/v1", "storageclasses"),
+        ("/api/v1", "persistentvolumeclaims"),
+        ("/api/v1", "namespaces"),
+        ("/api/v1", "pods"),
+        ("/api/v1", "services"),
+        ("/api/v1", "endpoints"),
+        ("/apis/discovery.k8s.io/v1", "endpointslices"),
+        ("/apis/apps/v1", "statefulsets"),
+        ("/apis/apps/v1", "deployments"),
+        ("/apis/apps/v1", "replicasets"),
+        ("/api/v1", "events"),
+    ];
+    let mut patched = 0;
+    for (prefix, plural) in resources {
+        let qualified = match prefix.strip_prefix("/apis/") {
+            Some(gv) => format!("{plural}.{}", gv.split('/').next().unwrap()),
+            None => plural.to_string(),
+        };
+        for obj in api.objects(&qualified) {
+            let name = obj["metadata"]["name"].as_str().unwrap();
+            let path = match obj["metadata"]["namespace"].as_str() {
+                Some(ns) => format!("{prefix}/namespaces/{ns}/{plural}/{name}"),
+                None => format!("{prefix}/{plural}/{name}"),
+            };
+            for ct in [
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+            ] {
+                let r = raw(&api, "PATCH", &path, &[("Content-Type", ct)], "{}").await;
+                assert_eq!(r.status, 200, "{path}: {}", r.body);
+                assert!(
+                    !r.headers.contains_key("warning") || plural == "endpoints",
+                    "{path}"
+                );
+                let served = r.json();
+                assert_eq!(served["metadata"], obj["metadata"], "{path}");
+                patched += 1;
+            }
+        }
+    }
+    assert_eq!(patched, 2 * 35);
+    assert_eq!(api.resource_version(), rv, "no object was rewritten");
+}
