@@ -1,0 +1,394 @@
+//! The live path against the fake API server: same findings as the snapshot, one paged LIST
+//! per kind, degrade on 403 and missing metrics, never hang, clear errors for bad kubeconfigs.
+
+mod common;
+
+use assert_cmd::Command;
+use common::fake_api::{FakeApi, MetricsMode};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+fn ttdoctor() -> Command {
+    let mut c = Command::cargo_bin("ttdoctor").unwrap();
+    c.env_remove("KUBECONFIG")
+        .env_remove("NO_COLOR")
+        .env("HOME", std::env::temp_dir());
+    c
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+fn run(args: &[&str]) -> Run {
+    let start = Instant::now();
+    let out = ttdoctor().args(args).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// The comparable part of a JSON report: every finding with its links.
+fn findings(json: &str) -> Vec<(String, String, String, String, Vec<String>)> {
+    let doc: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let mut v: Vec<_> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["fingerprint"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+                f["ruleId"].as_str().unwrap().to_string(),
+                f["message"].as_str().unwrap().to_string(),
+                f["causedBy"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn live_check(fake: &FakeApi, dir: &Path, extra: &[&str]) -> Run {
+    let kc = fake.write_kubeconfig(dir);
+    let mut args = vec!["check", "--kubeconfig", kc.to_str().unwrap(), "-o", "json"];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn live_check_finds_exactly_what_the_snapshot_check_finds() {
+    for fx in [
+        "seed-broken-cluster.yaml",
+        "healthy.yaml",
+        "control-plane-taint.yaml",
+        "no-default-storageclass.yaml",
+        "multiple-default-storageclass.yaml",
+        "no-storageclass-at-all.yaml",
+        "images-missing.yaml",
+        "image-pull-backoff.yaml",
+        "mysql-no-leader.yaml",
+        "tsdb-no-leader.yaml",
+        "not-ready-restarts.yaml",
+        "memory-pressure.yaml",
+        "memory-overcommit-no-metrics.yaml",
+        "nodeselector-unmatched.yaml",
+        "ui-not-ready.yaml",
+    ] {
+        let fake = FakeApi::from_snapshot_file(fixture(fx));
+        let dir = tempfile::tempdir().unwrap();
+        let live = live_check(&fake, dir.path(), &[]);
+        let snap = run(&[
+            "check",
+            "--snapshot",
+            fixture(fx).to_str().unwrap(),
+            "-o",
+            "json",
+        ]);
+        assert_eq!(
+            live.code, snap.code,
+            "{fx}: exit codes differ\n{}",
+            live.stderr
+        );
+        assert_eq!(
+            findings(&live.stdout),
+            findings(&snap.stdout),
+            "{fx}: live and snapshot findings differ"
+        );
+        assert_eq!(
+            fake.secret_requests(),
+            0,
+            "{fx}: secrets must never be read"
+        );
+        assert_eq!(fake.write_count(), 0, "{fx}: check must not write");
+    }
+}
+
+#[test]
+fn snapshot_round_trip_gives_identical_findings() {
+    let fake = FakeApi::from_snapshot_file(fixture("seed-broken-cluster.yaml"));
+    let dir = tempfile::tempdir().unwrap();
+    let kc = fake.write_kubeconfig(dir.path());
+    let out = dir.path().join("snap.yaml");
+    let r = run(&[
+        "snapshot",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let from_file = run(&["check", "--snapshot", out.to_str().unwrap(), "-o", "json"]);
+    let live = live_check(&fake, dir.path(), &[]);
+    assert_eq!(findings(&from_file.stdout), findings(&live.stdout));
+    assert_eq!(from_file.code, 1);
+    // The file is the kubectl shape: a v1 List, then the NodeMetricsList.
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.starts_with("apiVersion: v1\nitems:"),
+        "{}",
+        &text[..200]
+    );
+    assert!(text.contains("kind: NodeMetricsList"));
+}
+
+#[test]
+fn a_big_cluster_is_read_with_one_paged_list_per_kind() {
+    let fake = FakeApi::from_snapshot_file(fixture("big-cluster.yaml"));
+    let pods = fake.objects("pods").len();
+    assert!(pods > 1000, "big-cluster has {pods} pods");
+    let dir = tempfile::tempdir().unwrap();
+    let r = live_check(&fake, dir.path(), &["-v"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    let reqs = fake.requests();
+    // Pods: ceil(pods / 500) pages, each a LIST with limit=500, chained by continue tokens.
+    let pod_lists: Vec<_> = reqs
+        .iter()
+        .filter(|q| q.method == "GET" && q.path == "/api/v1/pods")
+        .collect();
+    assert_eq!(
+        pod_lists.len(),
+        pods.div_ceil(500),
+        "one request per page of pods"
+    );
+    assert!(
+        pod_lists
+            .iter()
+            .all(|q| q.param("limit").as_deref() == Some("500"))
+    );
+    assert_eq!(
+        pod_lists
+            .iter()
+            .filter(|q| q.param("continue").is_some())
+            .count(),
+        pod_lists.len() - 1
+    );
+    // No per-object GETs: every request is a collection path (a LIST) or the metrics list.
+    for q in &reqs {
+        let segments = q.path.trim_matches('/').split('/').count();
+        let is_list = match q.path.split('/').nth(1) {
+            Some("api") => segments == 3 || segments == 5, // /api/v1/pods, /api/v1/namespaces/ns/pods
+            Some("apis") => segments == 4 || segments == 6, // /apis/g/v/r, /apis/g/v/namespaces/ns/r
+            _ => false,
+        };
+        assert!(
+            q.method == "GET" && is_list,
+            "unexpected request {} {}",
+            q.method,
+            q.path
+        );
+    }
+    // 13 kinds + metrics, and more pages only where there are more than 500 objects.
+    assert!(reqs.len() <= 14 + 3 * 3, "{} requests", reqs.len());
+    assert!(
+        r.stderr.contains("pods (v1)") && r.stderr.contains("page(s)"),
+        "-v shows per-kind counts: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_forbidden_kind_skips_the_rules_that_need_it() {
+    let fake = FakeApi::from_snapshot_file(fixture("seed-broken-cluster.yaml"));
+    fake.forbid("list", "events", Some("train-ticket"));
+    let dir = tempfile::tempdir().unwrap();
+    let r = live_check(&fake, dir.path(), &[]);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let skipped: Vec<&Value> = doc["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["status"] == "skipped")
+        .collect();
+    let ids: Vec<&str> = skipped.iter().map(|x| x["id"].as_str().unwrap()).collect();
+    for id in ["TT-SCHED-002", "TT-STO-004", "TT-IMG-002"] {
+        assert!(
+            ids.contains(&id),
+            "{id} needs events and must be skipped: {ids:?}"
+        );
+    }
+    assert!(
+        skipped
+            .iter()
+            .all(|x| x["reason"] == "forbidden: cannot list events in namespace train-ticket"),
+        "{skipped:?}"
+    );
+    // The rest still runs, and the verdict reflects what could be checked.
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["ruleId"] == "TT-DB-001")
+    );
+    assert_eq!(r.code, 1);
+    let human = live_check_human(&fake, dir.path());
+    assert!(
+        human.contains("skipped: forbidden: cannot list events in namespace train-ticket"),
+        "{human}"
+    );
+}
+
+fn live_check_human(fake: &FakeApi, dir: &Path) -> String {
+    let kc = fake.write_kubeconfig(dir);
+    run(&["check", "--kubeconfig", kc.to_str().unwrap(), "-v"]).stdout
+}
+
+#[test]
+fn missing_metrics_fall_back_quickly() {
+    for mode in [MetricsMode::NotFound, MetricsMode::Unavailable] {
+        let fake = FakeApi::from_snapshot_file(fixture("memory-pressure.yaml"));
+        fake.set_metrics(mode);
+        let dir = tempfile::tempdir().unwrap();
+        let r = live_check(&fake, dir.path(), &[]);
+        let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+        let usage = doc["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == "TT-MEM-001")
+            .unwrap()
+            .clone();
+        assert_eq!(usage["status"], "skipped");
+        assert!(
+            doc["notes"]
+                .to_string()
+                .contains("node metrics unavailable"),
+            "{}",
+            doc["notes"]
+        );
+        assert_eq!(
+            fake.count("GET", "/apis/metrics.k8s.io"),
+            1,
+            "exactly one metrics request, no retries"
+        );
+        assert!(r.elapsed < Duration::from_secs(5), "took {:?}", r.elapsed);
+    }
+}
+
+#[test]
+fn nothing_listening_exits_3_fast() {
+    // Bind and drop a port so that nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kc");
+    std::fs::write(&kc, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: 'http://127.0.0.1:{port}'}}\nusers:\n- name: u\n  user: {{token: very-secret-token}}\ncontexts:\n- name: lab\n  context: {{cluster: c, user: u}}\ncurrent-context: lab\n")).unwrap();
+    let r = run(&[
+        "check",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--request-timeout",
+        "10s",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("127.0.0.1:{port}")) && r.stderr.contains("context lab"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("onnection refused"), "{}", r.stderr);
+    assert!(!r.stderr.contains("very-secret-token") && !r.stdout.contains("very-secret-token"));
+    assert!(r.elapsed < Duration::from_secs(3), "took {:?}", r.elapsed);
+}
+
+#[test]
+fn a_server_that_never_answers_exits_3_at_the_timeout() {
+    let fake = FakeApi::from_snapshot_file(fixture("healthy.yaml"));
+    fake.set_hang(true);
+    let dir = tempfile::tempdir().unwrap();
+    let kc = fake.write_kubeconfig(dir.path());
+    let r = run(&[
+        "check",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--request-timeout",
+        "1s",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("within 1s"), "{}", r.stderr);
+    assert!(
+        r.elapsed >= Duration::from_secs(1) && r.elapsed < Duration::from_secs(6),
+        "took {:?}",
+        r.elapsed
+    );
+}
+
+#[test]
+fn a_503_storm_is_not_retried() {
+    let fake = FakeApi::from_snapshot_file(fixture("healthy.yaml"));
+    fake.set_status_for_all(503);
+    let dir = tempfile::tempdir().unwrap();
+    let r = live_check(&fake, dir.path(), &[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.elapsed < Duration::from_secs(5), "took {:?}", r.elapsed);
+    assert!(
+        fake.requests().len() <= 14,
+        "{} requests: retried",
+        fake.requests().len()
+    );
+}
+
+#[test]
+fn bad_kubeconfigs_exit_2_naming_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken-kubeconfig");
+    std::fs::write(&bad, "apiVersion: v1\nclusters: [\n").unwrap();
+    let r = run(&["check", "--kubeconfig", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("broken-kubeconfig") && r.stderr.contains("parse"),
+        "{}",
+        r.stderr
+    );
+
+    let fake = FakeApi::from_snapshot_file(fixture("healthy.yaml"));
+    let kc = fake.write_kubeconfig(dir.path());
+    let r = run(&[
+        "check",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--context",
+        "prod",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("context \"prod\" not found (contexts: fake)"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&[
+        "check",
+        "--kubeconfig",
+        dir.path().join("missing").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("missing"), "{}", r.stderr);
+    assert_eq!(
+        fake.requests().len(),
+        0,
+        "nothing is sent with a bad configuration"
+    );
+}
