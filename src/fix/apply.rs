@@ -7,7 +7,9 @@ use crate::finding::{ObjectRef, Patch};
 use crate::live::{Connection, chain};
 use crate::rules::model::{PatchType, Safety};
 use crate::snapshot::Kind;
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
 use kube::api::{Api, ApiResource, DynamicObject, PatchParams, PostParams};
 use serde_json::Value;
 
@@ -33,10 +35,16 @@ fn api_for(conn: &Connection, t: &ObjectRef) -> Result<(Api<DynamicObject>, Kind
     Ok((api, kind))
 }
 
-async fn timed<T>(conn: &Connection, what: &str, f: impl std::future::Future<Output = Result<T, kube::Error>>) -> Result<T, kube::Error> {
+async fn timed<T>(
+    conn: &Connection,
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, kube::Error> {
     match tokio::time::timeout(conn.timeout, f).await {
         Ok(r) => r,
-        Err(_) => Err(kube::Error::Service(format!("no answer to {what} within {:?}", conn.timeout).into())),
+        Err(_) => Err(kube::Error::Service(
+            format!("no answer to {what} within {:?}", conn.timeout).into(),
+        )),
     }
 }
 
@@ -44,10 +52,19 @@ async fn timed<T>(conn: &Connection, what: &str, f: impl std::future::Future<Out
 /// marked `not permitted` so nothing is half-applied.
 pub async fn check_permissions(conn: &Connection, plan: &mut FixPlan) {
     let reviews: Api<SelfSubjectAccessReview> = Api::all(conn.client.clone());
-    for item in plan.items.iter_mut().filter(|i| i.status == ItemStatus::Planned) {
+    for item in plan
+        .items
+        .iter_mut()
+        .filter(|i| i.status == ItemStatus::Planned)
+    {
         for p in &item.patches {
-            let Some(kind) = Kind::parse(&p.target.kind) else { continue };
-            let group = kind.api_version().split_once('/').map_or(String::new(), |(g, _)| g.to_string());
+            let Some(kind) = Kind::parse(&p.target.kind) else {
+                continue;
+            };
+            let group = kind
+                .api_version()
+                .split_once('/')
+                .map_or(String::new(), |(g, _)| g.to_string());
             let review = SelfSubjectAccessReview {
                 spec: SelfSubjectAccessReviewSpec {
                     resource_attributes: Some(ResourceAttributes {
@@ -63,39 +80,100 @@ pub async fn check_permissions(conn: &Connection, plan: &mut FixPlan) {
                 ..SelfSubjectAccessReview::default()
             };
             // If the review itself cannot be asked, the server-side dry run still guards us.
-            if let Ok(r) = timed(conn, "SelfSubjectAccessReview", reviews.create(&PostParams::default(), &review)).await
+            if let Ok(r) = timed(
+                conn,
+                "SelfSubjectAccessReview",
+                reviews.create(&PostParams::default(), &review),
+            )
+            .await
                 && r.status.as_ref().is_some_and(|s| !s.allowed)
             {
-                let scope = p.target.namespace.as_ref().map_or("at the cluster scope".to_string(), |n| format!("in namespace {n}"));
-                item.status = ItemStatus::NotPermitted(format!("cannot patch {} {} {scope}", kind.plural(), p.target.name));
+                let scope = p
+                    .target
+                    .namespace
+                    .as_ref()
+                    .map_or("at the cluster scope".to_string(), |n| {
+                        format!("in namespace {n}")
+                    });
+                item.status = ItemStatus::NotPermitted(format!(
+                    "cannot patch {} {} {scope}",
+                    kind.plural(),
+                    p.target.name
+                ));
                 break;
             }
         }
     }
 }
 
+/// The API server answers a JSON patch whose `test` op fails with a bare 422 ("the server
+/// rejected our request…"), like any other JSON-patch error. Re-read the object and replay
+/// the patch locally to tell a broken precondition (someone changed it) from a bad patch.
+async fn explain_rejection(api: &Api<DynamicObject>, conn: &Connection, p: &Patch, e: &kube::Error) -> ItemStatus {
+    if let kube::Error::Api(s) = e
+        && s.code == 422
+        && p.patch_type == PatchType::Json
+        && let Ok(current) = timed(conn, "GET", api.get(&p.target.name)).await
+        && let Ok(current) = serde_json::to_value(current)
+        && super::plan::apply_locally(&current, p).is_err()
+    {
+        return ItemStatus::Conflict(format!(
+            "changed by someone else since it was read: the patch's precondition no longer holds on {}",
+            p.target
+        ));
+    }
+    classify(e)
+}
+
 /// How a failed write is reported.
 fn classify(e: &kube::Error) -> ItemStatus {
     match e {
-        kube::Error::Api(s) if s.code == 409 => ItemStatus::Conflict(format!("changed by someone else since it was read: {}", s.message)),
+        kube::Error::Api(s) if s.code == 409 => ItemStatus::Conflict(format!(
+            "changed by someone else since it was read: {}",
+            s.message
+        )),
         // A failed JSON-patch `test` op: our precondition no longer holds.
-        kube::Error::Api(s) if s.code == 422 && s.message.contains("test") => {
-            ItemStatus::Conflict(format!("changed by someone else since it was read: {}", s.message))
-        }
+        kube::Error::Api(s) if s.code == 422 && s.message.contains("test") => ItemStatus::Conflict(
+            format!("changed by someone else since it was read: {}", s.message),
+        ),
         kube::Error::Api(s) if s.code == 403 => ItemStatus::NotPermitted(s.message.clone()),
-        kube::Error::Api(s) => ItemStatus::Failed(format!("{} {}: {}", s.code, s.reason, s.message)),
+        kube::Error::Api(s) => {
+            ItemStatus::Failed(format!("{} {}: {}", s.code, s.reason, s.message))
+        }
         other => ItemStatus::Failed(chain(other)),
     }
 }
 
-async fn send(api: &Api<DynamicObject>, conn: &Connection, p: &Patch, dry_run: bool) -> Result<Value, kube::Error> {
-    let pp = PatchParams { dry_run, field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+async fn send(
+    api: &Api<DynamicObject>,
+    conn: &Connection,
+    p: &Patch,
+    dry_run: bool,
+) -> Result<Value, kube::Error> {
+    let pp = PatchParams {
+        dry_run,
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
     let res = match p.patch_type {
         PatchType::Json => {
-            let ops: json_patch::Patch = serde_json::from_value(p.body.clone()).map_err(kube::Error::SerdeError)?;
-            timed(conn, "PATCH", api.patch(&p.target.name, &pp, &kube::api::Patch::Json::<()>(ops))).await?
+            let ops: json_patch::Patch =
+                serde_json::from_value(p.body.clone()).map_err(kube::Error::SerdeError)?;
+            timed(
+                conn,
+                "PATCH",
+                api.patch(&p.target.name, &pp, &kube::api::Patch::Json::<()>(ops)),
+            )
+            .await?
         }
-        PatchType::Merge => timed(conn, "PATCH", api.patch(&p.target.name, &pp, &kube::api::Patch::Merge(&p.body))).await?,
+        PatchType::Merge => {
+            timed(
+                conn,
+                "PATCH",
+                api.patch(&p.target.name, &pp, &kube::api::Patch::Merge(&p.body)),
+            )
+            .await?
+        }
     };
     serde_json::to_value(res).map_err(kube::Error::SerdeError)
 }
@@ -109,7 +187,13 @@ pub struct ApplyOptions<'a> {
 
 /// Applies the planned items: every patch of an item is dry-run on the server before any is
 /// sent for real; each real change is journaled as it lands.
-pub async fn apply(conn: &Connection, plan: &mut FixPlan, mut opts: ApplyOptions<'_>, journal: &Journal, run: &str) -> Result<usize, String> {
+pub async fn apply(
+    conn: &Connection,
+    plan: &mut FixPlan,
+    mut opts: ApplyOptions<'_>,
+    journal: &Journal,
+    run: &str,
+) -> Result<usize, String> {
     let mut applied = 0;
     for item in plan.items.iter_mut() {
         if item.status != ItemStatus::Planned {
@@ -133,7 +217,7 @@ pub async fn apply(conn: &Connection, plan: &mut FixPlan, mut opts: ApplyOptions
         let mut failed = None;
         for (api, p) in apis.iter().zip(&item.patches) {
             if let Err(e) = send(api, conn, p, true).await {
-                failed = Some(classify(&e));
+                failed = Some(explain_rejection(api, conn, p, &e).await);
                 break;
             }
         }
@@ -151,6 +235,10 @@ pub async fn apply(conn: &Connection, plan: &mut FixPlan, mut opts: ApplyOptions
                 }
             };
             match send(api, conn, p, false).await {
+                Err(e) if matches!(&e, kube::Error::Api(s) if s.code == 422) => {
+                    failed = Some(explain_rejection(api, conn, p, &e).await);
+                    break;
+                }
                 Ok(after) => {
                     journal.append(&Entry {
                         run: run.to_string(),
@@ -185,20 +273,40 @@ pub struct UndoResult {
 
 /// Reverts the entries of one run, newest first, each guarded by the resourceVersion the fix
 /// left: an object changed since is refused and left alone.
-pub async fn undo(conn: &Connection, entries: &[Entry], journal: &Journal, run: &str, undoes: &str) -> Vec<UndoResult> {
+pub async fn undo(
+    conn: &Connection,
+    entries: &[Entry],
+    journal: &Journal,
+    run: &str,
+    undoes: &str,
+) -> Vec<UndoResult> {
     let mut results = Vec::new();
     for e in entries.iter().rev() {
         let outcome = undo_one(conn, e, journal, run, undoes).await;
-        results.push(UndoResult { target: e.target.clone(), outcome });
+        results.push(UndoResult {
+            target: e.target.clone(),
+            outcome,
+        });
     }
     results
 }
 
-async fn undo_one(conn: &Connection, e: &Entry, journal: &Journal, run: &str, undoes: &str) -> Result<(), String> {
+async fn undo_one(
+    conn: &Connection,
+    e: &Entry,
+    journal: &Journal,
+    run: &str,
+    undoes: &str,
+) -> Result<(), String> {
     let (api, _) = api_for(conn, &e.target)?;
-    let current = timed(conn, "GET", api.get(&e.target.name)).await.map_err(|err| chain(&err))?;
+    let current = timed(conn, "GET", api.get(&e.target.name))
+        .await
+        .map_err(|err| chain(&err))?;
     let current = trimmed(serde_json::to_value(current).map_err(|err| err.to_string())?);
-    let (now_rv, fix_rv) = (current.pointer("/metadata/resourceVersion"), e.after.pointer("/metadata/resourceVersion"));
+    let (now_rv, fix_rv) = (
+        current.pointer("/metadata/resourceVersion"),
+        e.after.pointer("/metadata/resourceVersion"),
+    );
     if now_rv != fix_rv {
         return Err(format!(
             "refused: {} changed since ttdoctor fixed it (resourceVersion {} → {}); undo by hand if still wanted",
@@ -209,9 +317,17 @@ async fn undo_one(conn: &Connection, e: &Entry, journal: &Journal, run: &str, un
     }
     let inverse = inverse_patch(e);
     let body = serde_json::to_value(&inverse).map_err(|err| err.to_string())?;
-    let patch = Patch { target: e.target.clone(), patch_type: PatchType::Json, body: body.clone() };
-    send(&api, conn, &patch, true).await.map_err(|err| describe(&classify(&err)))?;
-    let after = send(&api, conn, &patch, false).await.map_err(|err| describe(&classify(&err)))?;
+    let patch = Patch {
+        target: e.target.clone(),
+        patch_type: PatchType::Json,
+        body: body.clone(),
+    };
+    send(&api, conn, &patch, true)
+        .await
+        .map_err(|err| describe(&classify(&err)))?;
+    let after = send(&api, conn, &patch, false)
+        .await
+        .map_err(|err| describe(&classify(&err)))?;
     journal.append(&Entry {
         run: run.to_string(),
         action: "undo".into(),
@@ -242,12 +358,20 @@ pub fn describe(s: &ItemStatus) -> String {
 
 /// After a re-check: an applied item is verified when none of its findings is left.
 pub fn verify(plan: &mut FixPlan, after: &crate::finding::Report) {
-    for item in plan.items.iter_mut().filter(|i| i.status == ItemStatus::Applied) {
+    for item in plan
+        .items
+        .iter_mut()
+        .filter(|i| i.status == ItemStatus::Applied)
+    {
         let left: Vec<String> = after
             .active()
             .filter(|f| item.fingerprints.contains(&f.fingerprint))
             .map(|f| f.message.clone())
             .collect();
-        item.status = if left.is_empty() { ItemStatus::Verified } else { ItemStatus::StillFailing(left.join(" | ")) };
+        item.status = if left.is_empty() {
+            ItemStatus::Verified
+        } else {
+            ItemStatus::StillFailing(left.join(" | "))
+        };
     }
 }

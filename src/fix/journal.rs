@@ -49,7 +49,10 @@ pub fn new_run_id() -> String {
 }
 
 pub fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now().round(k8s_openapi::jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
+    k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 /// Objects as journaled: without managedFields, which are noise and can be large.
@@ -62,13 +65,16 @@ pub fn trimmed(mut v: Value) -> Value {
 
 impl Journal {
     pub fn at(path: Option<&Path>) -> Journal {
-        Journal { path: path.map_or_else(default_path, Path::to_path_buf) }
+        Journal {
+            path: path.map_or_else(default_path, Path::to_path_buf),
+        }
     }
 
     /// Appends one entry and flushes it to disk before the next change is made.
     pub fn append(&self, e: &Entry) -> Result<(), String> {
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
         }
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -76,7 +82,9 @@ impl Journal {
             .open(&self.path)
             .map_err(|err| format!("cannot open journal {}: {err}", self.path.display()))?;
         let line = serde_json::to_string(e).map_err(|err| err.to_string())?;
-        writeln!(f, "{line}").and_then(|_| f.sync_data()).map_err(|err| format!("cannot write journal {}: {err}", self.path.display()))
+        writeln!(f, "{line}")
+            .and_then(|_| f.sync_data())
+            .map_err(|err| format!("cannot write journal {}: {err}", self.path.display()))
     }
 
     pub fn entries(&self) -> Result<Vec<Entry>, String> {
@@ -88,15 +96,22 @@ impl Journal {
         text.lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", self.path.display(), i + 1)))
+            .map(|(i, l)| {
+                serde_json::from_str(l)
+                    .map_err(|e| format!("{}:{}: {e}", self.path.display(), i + 1))
+            })
             .collect()
     }
 
     /// The entries of the most recent `fix` run that has not been undone yet.
     pub fn last_undoable_run(&self) -> Result<Option<(String, Vec<Entry>)>, String> {
         let all = self.entries()?;
-        let undone: std::collections::HashSet<&str> = all.iter().filter_map(|e| e.undoes.as_deref()).collect();
-        let last = all.iter().rev().find(|e| e.action == "fix" && !undone.contains(e.run.as_str()));
+        let undone: std::collections::HashSet<&str> =
+            all.iter().filter_map(|e| e.undoes.as_deref()).collect();
+        let last = all
+            .iter()
+            .rev()
+            .find(|e| e.action == "fix" && !undone.contains(e.run.as_str()));
         Ok(last.map(|l| {
             let run = l.run.clone();
             let entries = all.iter().filter(|e| e.run == run).cloned().collect();
@@ -110,7 +125,12 @@ impl Journal {
 pub fn inverse_patch(e: &Entry) -> json_patch::Patch {
     let mut ops: Vec<json_patch::PatchOperation> = Vec::new();
     if let Some(rv) = e.after.pointer("/metadata/resourceVersion") {
-        ops.push(serde_json::from_value(serde_json::json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv})).expect("valid op"));
+        ops.push(
+            serde_json::from_value(
+                serde_json::json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv}),
+            )
+            .expect("valid op"),
+        );
     }
     let restore = json_patch::diff(&strip(&e.after), &strip(&e.before));
     ops.extend(restore.0);
@@ -124,7 +144,13 @@ fn strip(v: &Value) -> Value {
         o.remove("status");
     }
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in ["resourceVersion", "managedFields", "generation", "uid", "creationTimestamp"] {
+        for k in [
+            "resourceVersion",
+            "managedFields",
+            "generation",
+            "uid",
+            "creationTimestamp",
+        ] {
             m.remove(k);
         }
     }
@@ -143,7 +169,11 @@ mod tests {
             undoes: undoes.map(String::from),
             time: now(),
             rule: "TT-DB-001".into(),
-            target: ObjectRef { kind: "Pod".into(), namespace: Some("ns".into()), name: "p".into() },
+            target: ObjectRef {
+                kind: "Pod".into(),
+                namespace: Some("ns".into()),
+                name: "p".into(),
+            },
             patch_type: PatchType::Json,
             patch: json!([]),
             before: json!({"metadata": {"name": "p", "resourceVersion": "1", "labels": {"role": "follower"}}}),
@@ -155,9 +185,12 @@ mod tests {
     fn inverse_restores_labels_under_a_resource_version_test() {
         let p = inverse_patch(&entry("r1", "fix", None));
         let v = serde_json::to_value(&p).unwrap();
-        assert_eq!(v, json!([
+        assert_eq!(
+            v,
+            json!([
             {"op": "test", "path": "/metadata/resourceVersion", "value": "2"},
-            {"op": "replace", "path": "/metadata/labels/role", "value": "follower"}]));
+            {"op": "replace", "path": "/metadata/labels/role", "value": "follower"}])
+        );
     }
 
     #[test]

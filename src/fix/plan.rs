@@ -66,7 +66,11 @@ pub fn plan(report: &Report, snap: &Snapshot, only: &[String]) -> FixPlan {
         if !f.caused_by.is_empty() {
             continue;
         }
-        if !only.is_empty() && !only.iter().any(|o| f.rule_id.eq_ignore_ascii_case(o) || f.rule_id.starts_with(o.as_str())) {
+        if !only.is_empty()
+            && !only
+                .iter()
+                .any(|o| f.rule_id.eq_ignore_ascii_case(o) || f.rule_id.starts_with(o.as_str()))
+        {
             continue;
         }
         let automatic = fix.safety != Safety::Manual && !fix.patches.is_empty();
@@ -76,7 +80,10 @@ pub fn plan(report: &Report, snap: &Snapshot, only: &[String]) -> FixPlan {
             continue;
         }
         let (diffs, kubectl) = if automatic {
-            fix.patches.iter().map(|p| (preview(snap, p), kubectl_command(p))).unzip()
+            fix.patches
+                .iter()
+                .map(|p| (preview(snap, p), kubectl_command(p)))
+                .unzip()
         } else {
             (Vec::new(), Vec::new())
         };
@@ -84,13 +91,25 @@ pub fn plan(report: &Report, snap: &Snapshot, only: &[String]) -> FixPlan {
             rule_id: f.rule_id.clone(),
             fingerprints: vec![f.fingerprint.clone()],
             objects: vec![f.object.clone()],
-            safety: if automatic { fix.safety } else { Safety::Manual },
+            safety: if automatic {
+                fix.safety
+            } else {
+                Safety::Manual
+            },
             summary: fix.summary.clone(),
-            patches: if automatic { fix.patches.clone() } else { Vec::new() },
+            patches: if automatic {
+                fix.patches.clone()
+            } else {
+                Vec::new()
+            },
             diffs,
             kubectl,
             commands: fix.commands.clone(),
-            status: if automatic { ItemStatus::Planned } else { ItemStatus::Manual },
+            status: if automatic {
+                ItemStatus::Planned
+            } else {
+                ItemStatus::Manual
+            },
         });
     }
     // Safe first, then unsafe, then manual: the order `--auto` works in.
@@ -116,7 +135,8 @@ pub fn apply_locally(obj: &Value, p: &Patch) -> Result<Value, String> {
     let mut doc = obj.clone();
     match p.patch_type {
         PatchType::Json => {
-            let ops: json_patch::Patch = serde_json::from_value(p.body.clone()).map_err(|e| format!("not a JSON patch: {e}"))?;
+            let ops: json_patch::Patch = serde_json::from_value(p.body.clone())
+                .map_err(|e| format!("not a JSON patch: {e}"))?;
             json_patch::patch(&mut doc, &ops).map_err(|e| e.to_string())?;
         }
         PatchType::Merge => {
@@ -146,7 +166,11 @@ pub fn field_diff(before: &Value, after: &Value) -> Vec<String> {
                     if k == "resourceVersion" || k == "managedFields" {
                         continue;
                     }
-                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     walk(&p, x.get(k), y.get(k), out);
                 }
             }
@@ -168,7 +192,11 @@ fn preview(snap: &Snapshot, p: &Patch) -> Vec<String> {
         Some(obj) => match apply_locally(&obj, p) {
             Ok(after) => {
                 let d = field_diff(&obj, &after);
-                if d.is_empty() { vec!["(no change: already in the desired state)".into()] } else { d }
+                if d.is_empty() {
+                    vec!["(no change: already in the desired state)".into()]
+                } else {
+                    d
+                }
             }
             Err(e) => vec![format!("(precondition fails on the current object: {e})")],
         },
@@ -177,14 +205,23 @@ fn preview(snap: &Snapshot, p: &Patch) -> Vec<String> {
 
 /// The `kubectl patch` command that makes the same change.
 pub fn kubectl_command(p: &Patch) -> String {
-    let resource = Kind::parse(&p.target.kind).map_or(p.target.kind.to_lowercase(), |k| k.plural().to_string());
-    let ns = p.target.namespace.as_ref().map(|n| format!(" -n {n}")).unwrap_or_default();
+    let resource = Kind::parse(&p.target.kind)
+        .map_or(p.target.kind.to_lowercase(), |k| k.plural().to_string());
+    let ns = p
+        .target
+        .namespace
+        .as_ref()
+        .map(|n| format!(" -n {n}"))
+        .unwrap_or_default();
     let ty = match p.patch_type {
         PatchType::Json => "json",
         PatchType::Merge => "merge",
     };
     let body = p.body.to_string().replace('\'', "'\\''");
-    format!("kubectl patch {resource} {}{ns} --type={ty} -p '{body}'", p.target.name)
+    format!(
+        "kubectl patch {resource} {}{ns} --type={ty} -p '{body}'",
+        p.target.name
+    )
 }
 
 #[cfg(test)]
@@ -193,27 +230,50 @@ mod tests {
     use serde_json::json;
 
     fn patch(ty: PatchType, body: Value) -> Patch {
-        Patch { target: ObjectRef { kind: "Node".into(), namespace: None, name: "n1".into() }, patch_type: ty, body }
+        Patch {
+            target: ObjectRef {
+                kind: "Node".into(),
+                namespace: None,
+                name: "n1".into(),
+            },
+            patch_type: ty,
+            body,
+        }
     }
 
     #[test]
     fn json_patch_preview_and_failed_test() {
         let node = json!({"metadata": {"name": "n1", "labels": {"a": "1"}}, "spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]}});
-        let p = patch(PatchType::Json, json!([
+        let p = patch(
+            PatchType::Json,
+            json!([
             {"op": "test", "path": "/spec/taints", "value": [{"key": "k", "effect": "NoSchedule"}]},
-            {"op": "replace", "path": "/spec/taints", "value": []}]));
+            {"op": "replace", "path": "/spec/taints", "value": []}]),
+        );
         let after = apply_locally(&node, &p).unwrap();
-        assert_eq!(field_diff(&node, &after), vec![r#"spec.taints: [{"effect":"NoSchedule","key":"k"}] → []"#]);
+        assert_eq!(
+            field_diff(&node, &after),
+            vec![r#"spec.taints: [{"effect":"NoSchedule","key":"k"}] → []"#]
+        );
         let moved = json!({"metadata": {"name": "n1"}, "spec": {"taints": []}});
-        assert!(apply_locally(&moved, &p).is_err(), "a failed test op must fail the patch");
+        assert!(
+            apply_locally(&moved, &p).is_err(),
+            "a failed test op must fail the patch"
+        );
     }
 
     #[test]
     fn merge_patch_ignores_the_resource_version_precondition() {
         let sc = json!({"metadata": {"name": "s", "resourceVersion": "7"}});
-        let p = patch(PatchType::Merge, json!({"metadata": {"resourceVersion": "7", "annotations": {"x": "true"}}}));
+        let p = patch(
+            PatchType::Merge,
+            json!({"metadata": {"resourceVersion": "7", "annotations": {"x": "true"}}}),
+        );
         let after = apply_locally(&sc, &p).unwrap();
-        assert_eq!(field_diff(&sc, &after), vec![r#"metadata.annotations: (absent) → {"x":"true"}"#]);
+        assert_eq!(
+            field_diff(&sc, &after),
+            vec![r#"metadata.annotations: (absent) → {"x":"true"}"#]
+        );
         assert!(kubectl_command(&p).starts_with("kubectl patch nodes n1 --type=merge -p '{"));
     }
 }
