@@ -18,15 +18,28 @@ fn ms(d: Duration) -> String {
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let fixtures = if args.is_empty() {
-        vec!["healthy.yaml".to_string(), "seed-broken-cluster.yaml".into(), "seed-broken-cluster.json".into(), "big-cluster.yaml".into()]
+        vec![
+            "healthy.yaml".to_string(),
+            "seed-broken-cluster.yaml".into(),
+            "seed-broken-cluster.json".into(),
+            "big-cluster.yaml".into(),
+        ]
     } else {
         args
     };
     let rules = ttdoctor::rules::load(None).expect("rules");
-    let opts = RunOptions { namespace: "train-ticket".into(), phase: Phase::Both };
-    println!("| fixture | size | objects | load (parse) ms | index ms | rules ms | total ms | findings |");
+    let opts = RunOptions {
+        namespace: "train-ticket".into(),
+        phase: Phase::Both,
+    };
+    println!(
+        "| fixture | size | objects | load (parse) ms | index ms | rules ms | total ms | findings |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for f in fixtures {
         let path = root.join("fixtures").join(&f);
@@ -42,7 +55,10 @@ fn main() {
             let t0 = Instant::now();
             let snap = ttdoctor::snapshot::load_str(&text, &f).expect("loads");
             let t1 = Instant::now();
-            objects = ttdoctor::snapshot::Kind::ALL.iter().map(|k| snap.count(*k)).sum::<usize>();
+            objects = ttdoctor::snapshot::Kind::ALL
+                .iter()
+                .map(|k| snap.count(*k))
+                .sum::<usize>();
             let ix = Index::new(snap);
             let t2 = Instant::now();
             let report = engine::run(&rules, ix, &opts);

@@ -149,6 +149,25 @@ impl Index {
                 }
             }
             let node = p.spec.as_ref().and_then(|s| s.node_name.clone());
+            if let Some(node) = &node {
+                // An image a container on the node has pulled (it has an imageID) is on the
+                // node, even when the kubelet's capped status.images list leaves it out.
+                let st = p.status.as_ref();
+                let pulled = st
+                    .and_then(|s| s.container_statuses.as_deref())
+                    .unwrap_or_default()
+                    .iter()
+                    .chain(
+                        st.and_then(|s| s.init_container_statuses.as_deref())
+                            .unwrap_or_default(),
+                    )
+                    .filter(|c| !c.image_id.is_empty())
+                    .map(|c| normalize_image(&c.image));
+                self.images_by_node
+                    .entry(node.clone())
+                    .or_default()
+                    .extend(pulled);
+            }
             if let Some(node) = node {
                 self.pods_by_node.entry(node.clone()).or_default().push(i);
                 if is_active(p)

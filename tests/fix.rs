@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 struct Env {
@@ -24,7 +26,11 @@ impl Env {
         let fake = FakeApi::from_snapshot_file(fixture(fx));
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = fake.write_kubeconfig(dir.path());
-        Env { fake, dir, kubeconfig }
+        Env {
+            fake,
+            dir,
+            kubeconfig,
+        }
     }
 
     fn journal(&self) -> PathBuf {
@@ -40,7 +46,11 @@ impl Env {
             .args(["--kubeconfig", self.kubeconfig.to_str().unwrap()])
             .output()
             .unwrap();
-        (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
     }
 
     fn fix(&self, extra: &[&str]) -> (i32, String, String) {
@@ -53,15 +63,32 @@ impl Env {
     fn rule_ids(&self) -> Vec<String> {
         let (_, out, _) = self.run(&["check", "-o", "json"]);
         let doc: Value = serde_json::from_str(&out).unwrap();
-        doc["findings"].as_array().unwrap().iter().map(|f| f["ruleId"].as_str().unwrap().to_string()).collect()
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["ruleId"].as_str().unwrap().to_string())
+            .collect()
     }
 
     /// Every object in the store, by resource/namespace/name, minus what the server maintains.
     fn state(&self) -> BTreeMap<String, Value> {
         let mut m = BTreeMap::new();
-        for r in ["nodes", "storageclasses.storage.k8s.io", "pods", "services", "persistentvolumeclaims", "deployments.apps", "statefulsets.apps"] {
+        for r in [
+            "nodes",
+            "storageclasses.storage.k8s.io",
+            "pods",
+            "services",
+            "persistentvolumeclaims",
+            "deployments.apps",
+            "statefulsets.apps",
+        ] {
             for mut o in self.fake.objects(r) {
-                let key = format!("{r}/{}/{}", o["metadata"]["namespace"].as_str().unwrap_or(""), o["metadata"]["name"].as_str().unwrap());
+                let key = format!(
+                    "{r}/{}/{}",
+                    o["metadata"]["namespace"].as_str().unwrap_or(""),
+                    o["metadata"]["name"].as_str().unwrap()
+                );
                 if let Some(meta) = o.get_mut("metadata").and_then(Value::as_object_mut) {
                     meta.remove("resourceVersion");
                     meta.remove("managedFields");
@@ -96,38 +123,110 @@ fn plan_writes_nothing_and_shows_diffs_and_commands() {
     let (code, out, err) = env.fix(&[]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(env.fake.write_count(), 0, "a plan must not write");
-    assert!(out.contains("metadata.labels.role: \"follower\" → \"leader\""), "{out}");
-    assert!(out.contains("kubectl patch nodes k8s-master --type=json"), "{out}");
-    assert!(out.contains("status: planned") && out.contains("status: manual"), "{out}");
+    assert!(
+        out.contains("metadata.labels.role: \"follower\" → \"leader\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("kubectl patch nodes k8s-master --type=json"),
+        "{out}"
+    );
+    assert!(
+        out.contains("status: planned") && out.contains("status: manual"),
+        "{out}"
+    );
     let (_, json, _) = env.fix(&["-o", "json"]);
     let plan: Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(plan["items"].as_array().unwrap().iter().filter(|i| i["safety"] == "safe").count(), 5);
+    assert_eq!(
+        plan["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["safety"] == "safe")
+            .count(),
+        5
+    );
     assert_eq!(env.fake.write_count(), 0);
 }
 
 #[test]
 fn auto_fixes_each_fixable_fixture_touching_only_the_intended_fields() {
     let cases: [(&str, &str, &[&str]); 6] = [
-        ("control-plane-taint.yaml", "TT-NODE-001", &["nodes//k8s-master {\"op\":\"remove\",\"path\":\"/spec/taints/0\"}"]),
-        ("no-default-storageclass.yaml", "TT-STO-001", &["storageclasses.storage.k8s.io//openebs-hostpath {\"op\":\"add\",\"path\":\"/metadata/annotations/storageclass.kubernetes.io~1is-default-class\",\"value\":\"true\"}"]),
-        ("multiple-default-storageclass.yaml", "TT-STO-002", &["storageclasses.storage.k8s.io//local-path {\"op\":\"replace\",\"path\":\"/metadata/annotations/storageclass.kubernetes.io~1is-default-class\",\"value\":\"false\"}"]),
-        ("mysql-no-leader.yaml", "TT-DB-001", &["pods/train-ticket/nacosdb-mysql-0 {\"op\":\"replace\",\"path\":\"/metadata/labels/role\",\"value\":\"leader\"}"]),
-        ("tsdb-no-leader.yaml", "TT-DB-001", &["pods/train-ticket/tsdb-mysql-0 {\"op\":\"replace\",\"path\":\"/metadata/labels/role\",\"value\":\"leader\"}"]),
-        ("nodeselector-unmatched.yaml", "TT-SCHED-001", &["nodes//ubuntu {\"op\":\"add\",\"path\":\"/metadata/labels/mem-class\",\"value\":\"high\"}"]),
+        (
+            "control-plane-taint.yaml",
+            "TT-NODE-001",
+            &["nodes//k8s-master {\"op\":\"remove\",\"path\":\"/spec/taints/0\"}"],
+        ),
+        (
+            "no-default-storageclass.yaml",
+            "TT-STO-001",
+            &[
+                "storageclasses.storage.k8s.io//openebs-hostpath {\"op\":\"add\",\"path\":\"/metadata/annotations/storageclass.kubernetes.io~1is-default-class\",\"value\":\"true\"}",
+            ],
+        ),
+        (
+            "multiple-default-storageclass.yaml",
+            "TT-STO-002",
+            &[
+                "storageclasses.storage.k8s.io//local-path {\"op\":\"replace\",\"path\":\"/metadata/annotations/storageclass.kubernetes.io~1is-default-class\",\"value\":\"false\"}",
+            ],
+        ),
+        (
+            "mysql-no-leader.yaml",
+            "TT-DB-001",
+            &[
+                "pods/train-ticket/nacosdb-mysql-0 {\"op\":\"replace\",\"path\":\"/metadata/labels/role\",\"value\":\"leader\"}",
+            ],
+        ),
+        (
+            "tsdb-no-leader.yaml",
+            "TT-DB-001",
+            &[
+                "pods/train-ticket/tsdb-mysql-0 {\"op\":\"replace\",\"path\":\"/metadata/labels/role\",\"value\":\"leader\"}",
+            ],
+        ),
+        (
+            "nodeselector-unmatched.yaml",
+            "TT-SCHED-001",
+            &[
+                "nodes//ubuntu {\"op\":\"add\",\"path\":\"/metadata/labels/mem-class\",\"value\":\"high\"}",
+            ],
+        ),
     ];
     for (fx, rule, expected_changes) in cases {
         let env = Env::new(fx);
-        assert!(env.rule_ids().iter().any(|r| r == rule), "{fx} should have {rule} before fixing");
+        assert!(
+            env.rule_ids().iter().any(|r| r == rule),
+            "{fx} should have {rule} before fixing"
+        );
         let before = env.state();
         let (_, out, err) = env.fix(&["--auto"]);
         assert!(out.contains("applied and verified"), "{fx}: {out}\n{err}");
-        assert!(!env.rule_ids().iter().any(|r| r == rule), "{fx}: {rule} still there after fix --auto");
+        assert!(
+            !env.rule_ids().iter().any(|r| r == rule),
+            "{fx}: {rule} still there after fix --auto"
+        );
         let changes = changed(&before, &env.state());
-        let generation_free: Vec<&String> = changes.iter().filter(|c| !c.contains("/metadata/generation")).collect();
-        assert_eq!(generation_free, expected_changes.iter().collect::<Vec<_>>(), "{fx}: unexpected changes");
+        let generation_free: Vec<&String> = changes
+            .iter()
+            .filter(|c| !c.contains("/metadata/generation"))
+            .collect();
+        assert_eq!(
+            generation_free,
+            expected_changes.iter().collect::<Vec<_>>(),
+            "{fx}: unexpected changes"
+        );
         // Every real write was preceded by a server-side dry run of the same patch.
-        let patches: Vec<_> = env.fake.requests().into_iter().filter(|r| r.method == "PATCH").collect();
-        let dry = patches.iter().filter(|r| r.param("dryRun").as_deref() == Some("All")).count();
+        let patches: Vec<_> = env
+            .fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH")
+            .collect();
+        let dry = patches
+            .iter()
+            .filter(|r| r.param("dryRun").as_deref() == Some("All"))
+            .count();
         assert_eq!(dry, patches.len() - dry, "{fx}: one dry run per real patch");
         assert_eq!(env.fake.secret_requests(), 0);
     }
@@ -138,21 +237,32 @@ fn second_run_changes_nothing_and_undo_restores_exactly() {
     let env = Env::new("seed-broken-cluster.yaml");
     let before = env.state();
     let (_, out, err) = env.fix(&["--auto"]);
-    assert_eq!(out.matches("applied and verified").count(), 5, "{out}\n{err}");
+    assert_eq!(
+        out.matches("applied and verified").count(),
+        5,
+        "{out}\n{err}"
+    );
     assert!(err.contains("applied 5 change(s)"), "{err}");
     let fixed = env.state();
     assert_ne!(before, fixed);
 
     env.fake.reset_counts();
     let (_, out, err) = env.fix(&["--auto"]);
-    assert_eq!(env.fake.real_write_count(), 0, "second run must not write: {out}");
+    assert_eq!(
+        env.fake.real_write_count(),
+        0,
+        "second run must not write: {out}"
+    );
     assert!(err.contains("no change applied"), "{err}");
 
     let (code, out, err) = env.fix(&["--undo"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("5 reverted, 0 refused"), "{out}");
     let restored = env.state();
-    let diff: Vec<String> = changed(&before, &restored).into_iter().filter(|c| !c.contains("/metadata/generation")).collect();
+    let diff: Vec<String> = changed(&before, &restored)
+        .into_iter()
+        .filter(|c| !c.contains("/metadata/generation"))
+        .collect();
     assert!(diff.is_empty(), "undo left differences: {diff:?}");
     // Nothing more to undo.
     let (_, _, err) = env.fix(&["--undo"]);
@@ -168,42 +278,92 @@ fn undo_refuses_objects_changed_since_the_fix() {
     });
     let (code, out, _) = env.fix(&["--undo"]);
     assert_eq!(code, 1);
-    assert!(out.contains("refused: Node k8s-master changed since ttdoctor fixed it"), "{out}");
-    let node = env.fake.get_object("", "v1", "nodes", None, "k8s-master").unwrap();
-    assert_eq!(label(&node, "team").as_deref(), Some("infra"), "the other change is kept");
-    assert_eq!(node["spec"]["taints"], serde_json::json!([]), "the taint stays removed");
+    assert!(
+        out.contains("refused: Node k8s-master changed since ttdoctor fixed it"),
+        "{out}"
+    );
+    let node = env
+        .fake
+        .get_object("", "v1", "nodes", None, "k8s-master")
+        .unwrap();
+    assert_eq!(
+        label(&node, "team").as_deref(),
+        Some("infra"),
+        "the other change is kept"
+    );
+    assert_eq!(
+        node["spec"]["taints"],
+        serde_json::json!([]),
+        "the taint stays removed"
+    );
 }
 
 #[test]
 fn a_concurrent_change_between_plan_and_apply_is_a_conflict_and_is_kept() {
     let env = Env::new("mysql-no-leader.yaml");
     // Right after ttdoctor asks RBAC (plan done, before its dry run), xenon relabels the pod.
-    env.fake.on_request("POST", "/apis/authorization.k8s.io", 1, |store| {
-        store.mutate("", "v1", "pods", Some("train-ticket"), "nacosdb-mysql-0", |p| {
-            p["metadata"]["labels"]["role"] = "candidate".into();
+    env.fake
+        .on_request("POST", "/apis/authorization.k8s.io", 1, |store| {
+            store.mutate(
+                "",
+                "v1",
+                "pods",
+                Some("train-ticket"),
+                "nacosdb-mysql-0",
+                |p| {
+                    p["metadata"]["labels"]["role"] = "candidate".into();
+                },
+            );
         });
-    });
     let (code, out, _) = env.fix(&["--auto"]);
     assert_eq!(code, 1);
     assert!(out.contains("conflict: changed by someone else"), "{out}");
-    let pod = env.fake.get_object("", "v1", "pods", Some("train-ticket"), "nacosdb-mysql-0").unwrap();
-    assert_eq!(label(&pod, "role").as_deref(), Some("candidate"), "the other writer's change is kept");
+    let pod = env
+        .fake
+        .get_object("", "v1", "pods", Some("train-ticket"), "nacosdb-mysql-0")
+        .unwrap();
+    assert_eq!(
+        label(&pod, "role").as_deref(),
+        Some("candidate"),
+        "the other writer's change is kept"
+    );
     assert_eq!(env.fake.real_write_count(), 0);
 }
 
 #[test]
 fn a_merge_patch_with_a_stale_resource_version_is_a_conflict() {
     let env = Env::new("no-default-storageclass.yaml");
-    env.fake.on_request("POST", "/apis/authorization.k8s.io", 1, |store| {
-        store.mutate("storage.k8s.io", "v1", "storageclasses", None, "openebs-hostpath", |sc| {
-            sc["metadata"]["annotations"]["owner"] = "platform-team".into();
+    env.fake
+        .on_request("POST", "/apis/authorization.k8s.io", 1, |store| {
+            store.mutate(
+                "storage.k8s.io",
+                "v1",
+                "storageclasses",
+                None,
+                "openebs-hostpath",
+                |sc| {
+                    sc["metadata"]["annotations"]["owner"] = "platform-team".into();
+                },
+            );
         });
-    });
     let (_, out, _) = env.fix(&["--auto"]);
     assert!(out.contains("conflict: changed by someone else"), "{out}");
-    let sc = env.fake.get_object("storage.k8s.io", "v1", "storageclasses", None, "openebs-hostpath").unwrap();
+    let sc = env
+        .fake
+        .get_object(
+            "storage.k8s.io",
+            "v1",
+            "storageclasses",
+            None,
+            "openebs-hostpath",
+        )
+        .unwrap();
     assert_eq!(sc["metadata"]["annotations"]["owner"], "platform-team");
-    assert!(sc["metadata"]["annotations"].get("storageclass.kubernetes.io/is-default-class").is_none());
+    assert!(
+        sc["metadata"]["annotations"]
+            .get("storageclass.kubernetes.io/is-default-class")
+            .is_none()
+    );
 }
 
 #[test]
@@ -211,14 +371,27 @@ fn a_forbidden_patch_is_not_permitted_in_the_plan_and_nothing_is_half_applied() 
     let env = Env::new("seed-broken-cluster.yaml");
     env.fake.forbid("patch", "nodes", None);
     let (_, plan, _) = env.fix(&[]);
-    assert!(plan.contains("not permitted: cannot patch nodes k8s-master at the cluster scope"), "{plan}");
+    assert!(
+        plan.contains("not permitted: cannot patch nodes k8s-master at the cluster scope"),
+        "{plan}"
+    );
     let before = env.state();
     let (_, out, _) = env.fix(&["--auto"]);
-    assert_eq!(out.matches("applied and verified").count(), 3, "pods and the StorageClass: {out}");
+    assert_eq!(
+        out.matches("applied and verified").count(),
+        3,
+        "pods and the StorageClass: {out}"
+    );
     let after = env.state();
     assert_eq!(before["nodes//k8s-master"], after["nodes//k8s-master"]);
     assert_eq!(before["nodes//ubuntu"], after["nodes//ubuntu"]);
-    assert!(!env.fake.requests().iter().any(|r| r.method == "PATCH" && r.path.starts_with("/api/v1/nodes")), "no node PATCH at all");
+    assert!(
+        !env.fake
+            .requests()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.path.starts_with("/api/v1/nodes")),
+        "no node PATCH at all"
+    );
 }
 
 #[test]
@@ -226,7 +399,10 @@ fn journal_records_before_and_after() {
     let env = Env::new("mysql-no-leader.yaml");
     env.fix(&["--auto"]);
     let text = std::fs::read_to_string(env.journal()).unwrap();
-    let entries: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let entries: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(entries.len(), 1);
     let e = &entries[0];
     assert_eq!(e["rule"], "TT-DB-001");

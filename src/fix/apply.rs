@@ -109,7 +109,12 @@ pub async fn check_permissions(conn: &Connection, plan: &mut FixPlan) {
 /// The API server answers a JSON patch whose `test` op fails with a bare 422 ("the server
 /// rejected our request…"), like any other JSON-patch error. Re-read the object and replay
 /// the patch locally to tell a broken precondition (someone changed it) from a bad patch.
-async fn explain_rejection(api: &Api<DynamicObject>, conn: &Connection, p: &Patch, e: &kube::Error) -> ItemStatus {
+async fn explain_rejection(
+    api: &Api<DynamicObject>,
+    conn: &Connection,
+    p: &Patch,
+    e: &kube::Error,
+) -> ItemStatus {
     if let kube::Error::Api(s) = e
         && s.code == 422
         && p.patch_type == PatchType::Json
