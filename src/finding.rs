@@ -31,6 +31,18 @@ pub struct Fix {
     pub commands: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub patches: Vec<Patch>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub execs: Vec<Exec>,
+}
+
+/// A command run in one container through the pods/exec API.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Exec {
+    /// The pod.
+    pub target: ObjectRef,
+    pub container: String,
+    pub command: Vec<String>,
 }
 
 /// One API change a fix makes.
@@ -54,6 +66,9 @@ pub struct Finding {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<Fix>,
+    /// A second fix that removes the root cause (see the rule's `durable_fix`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub durable_fix: Option<Fix>,
     /// Indexes (into the report's findings) of the findings that cause this one.
     #[serde(skip)]
     pub caused_by: Vec<usize>,
@@ -91,6 +106,8 @@ pub enum RuleOutcome {
     Failed,
     /// Not run: wrong phase, or the data it needs could not be read.
     Skipped(String),
+    /// The rule's expressions failed on some object: the rule is broken (exit 2).
+    Error(String),
 }
 
 #[derive(Clone, Debug, Serialize)]

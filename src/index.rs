@@ -43,7 +43,6 @@ pub struct Index {
     images_by_node: HashMap<String, HashSet<String>>,
     deployment_of_rs: HashMap<Key, String>,
     memory_by_node: HashMap<String, NodeMemory>,
-    pvc_by_key: HashMap<Key, usize>,
 }
 
 impl Index {
@@ -62,7 +61,6 @@ impl Index {
             images_by_node: HashMap::new(),
             deployment_of_rs: HashMap::new(),
             memory_by_node: HashMap::new(),
-            pvc_by_key: HashMap::new(),
             snap,
         };
         ix.build();
@@ -111,8 +109,7 @@ impl Index {
                 entry.usage = Some(u.ceil_units());
             }
         }
-        for (i, rs) in s.replica_sets.iter().enumerate() {
-            let _ = i;
+        for rs in &s.replica_sets {
             if let Some(owner) = controller_of(&rs.metadata).filter(|o| o.0 == "Deployment") {
                 self.deployment_of_rs.insert(
                     key(
@@ -221,15 +218,6 @@ impl Index {
                 ))
                 .or_default()
                 .push(i);
-        }
-        for (i, pvc) in s.persistent_volume_claims.iter().enumerate() {
-            self.pvc_by_key.insert(
-                key(
-                    pvc.metadata.namespace.as_deref(),
-                    pvc.metadata.name.as_deref(),
-                ),
-                i,
-            );
         }
     }
 
@@ -351,12 +339,6 @@ impl Index {
 
     pub fn node_memory(&self, node: &str) -> NodeMemory {
         self.memory_by_node.get(node).copied().unwrap_or_default()
-    }
-
-    pub fn pvc(&self, ns: &str, name: &str) -> Option<usize> {
-        self.pvc_by_key
-            .get(&(ns.to_string(), name.to_string()))
-            .copied()
     }
 
     /// The top-level controller of a pod: a Deployment for ReplicaSet pods, else the

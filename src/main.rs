@@ -150,7 +150,9 @@ async fn save_snapshot(args: SnapshotArgs) -> i32 {
     };
     if args.output.as_os_str() == "-" {
         print!("{text}");
-    } else if let Err(e) = std::fs::write(&args.output, text) {
+    } else if let Err(e) = ttdoctor::fix::journal::private_file(&args.output, false)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+    {
         eprintln!("error: cannot write {}: {e}", args.output.display());
         return exit::USAGE;
     } else {

@@ -125,3 +125,103 @@ pub fn restarts(pod: &Pod) -> i64 {
         .map(|c| i64::from(c.restart_count))
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(status: serde_json::Value, init: usize) -> Pod {
+        let init_containers: Vec<_> = (0..init)
+            .map(|i| json!({"name": format!("init{i}")}))
+            .collect();
+        serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "app"}], "initContainers": init_containers},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    fn waiting(name: &str, reason: &str, restarts: i32) -> serde_json::Value {
+        json!({"name": name, "image": "x", "imageID": "", "ready": false, "restartCount": restarts,
+               "state": {"waiting": {"reason": reason}}})
+    }
+
+    #[test]
+    fn statuses_read_like_kubectl_get_pods() {
+        let running = json!({"name": "app", "image": "x", "imageID": "x", "ready": true, "restartCount": 0,
+                             "state": {"running": {}}});
+        let cases = [
+            (
+                pod(
+                    json!({"phase": "Running", "containerStatuses": [running]}),
+                    0,
+                ),
+                "Running",
+            ),
+            (
+                pod(
+                    json!({"phase": "Pending", "containerStatuses": [waiting("app", "ImagePullBackOff", 0)]}),
+                    0,
+                ),
+                "ImagePullBackOff",
+            ),
+            (
+                pod(
+                    json!({"phase": "Running", "containerStatuses": [waiting("app", "CrashLoopBackOff", 7)]}),
+                    0,
+                ),
+                "CrashLoopBackOff",
+            ),
+            (
+                pod(
+                    json!({"phase": "Pending",
+                    "initContainerStatuses": [waiting("init0", "CrashLoopBackOff", 19)],
+                    "containerStatuses": [waiting("app", "PodInitializing", 0)]}),
+                    1,
+                ),
+                "Init:CrashLoopBackOff",
+            ),
+            (
+                pod(
+                    json!({"phase": "Pending",
+                    "initContainerStatuses": [{"name": "init0", "image": "x", "imageID": "", "ready": false, "restartCount": 0, "state": {"running": {}}}],
+                    "containerStatuses": [waiting("app", "PodInitializing", 0)]}),
+                    1,
+                ),
+                "Init:0/1",
+            ),
+            (
+                pod(
+                    json!({"phase": "Succeeded", "containerStatuses": [{"name": "app", "image": "x", "imageID": "x", "ready": false, "restartCount": 0,
+                    "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}),
+                    0,
+                ),
+                "Completed",
+            ),
+            (pod(json!({"phase": "Pending"}), 0), "Pending"),
+            (
+                pod(json!({"phase": "Failed", "reason": "Evicted"}), 0),
+                "Evicted",
+            ),
+        ];
+        for (p, want) in cases {
+            assert_eq!(status(&p), want);
+        }
+    }
+
+    #[test]
+    fn restarts_and_readiness() {
+        let p = pod(
+            json!({"phase": "Pending",
+                "initContainerStatuses": [waiting("init0", "CrashLoopBackOff", 19)],
+                "containerStatuses": [waiting("app", "PodInitializing", 0)],
+                "conditions": [{"type": "Ready", "status": "False"}]}),
+            1,
+        );
+        assert_eq!(restarts(&p), 19);
+        assert!(!is_ready(&p));
+        assert_eq!(ready_counts(&p), (0, 1));
+    }
+}

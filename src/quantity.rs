@@ -25,16 +25,6 @@ pub struct QuantityError {
 impl Quantity {
     pub const ZERO: Quantity = Quantity { nanos: 0 };
 
-    pub fn from_units(units: i128) -> Self {
-        Quantity {
-            nanos: units * NANO,
-        }
-    }
-
-    pub fn from_nanos(nanos: i128) -> Self {
-        Quantity { nanos }
-    }
-
     pub fn nanos(self) -> i128 {
         self.nanos
     }
@@ -110,7 +100,7 @@ impl Quantity {
             "Ei" => binary_mult = 1 << 60,
             other if other.starts_with(['e', 'E']) => {
                 let exp: i32 = other[1..].parse().map_err(|_| err("bad exponent"))?;
-                if exp.abs() > 40 {
+                if exp.unsigned_abs() > 40 {
                     return Err(err("exponent out of range"));
                 }
                 dec_exp += exp;
@@ -233,7 +223,18 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "Gi", "1.2.3", "12XB", "1Gib", "abc", "--1"] {
+        for bad in [
+            "",
+            "Gi",
+            "1.2.3",
+            "12XB",
+            "1Gib",
+            "abc",
+            "--1",
+            "1e-2147483648",
+            "1e2147483647",
+            "9e40",
+        ] {
             assert!(Quantity::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

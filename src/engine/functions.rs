@@ -23,7 +23,15 @@ impl World {
         let mut values = HashMap::new();
         let mut by_key = HashMap::new();
         for kind in Kind::ALL {
-            let vals: Vec<Value> = ix.snap.json_of(kind).iter().map(from_json).collect();
+            let vals: Vec<Value> = ix
+                .snap
+                .json_of(kind)
+                .into_iter()
+                .map(|mut o| {
+                    slim(&mut o);
+                    from_json(&o)
+                })
+                .collect();
             for (i, v) in vals.iter().enumerate() {
                 let ns = str_at(v, &["metadata", "namespace"]).unwrap_or_default();
                 let name = str_at(v, &["metadata", "name"]).unwrap_or_default();
@@ -52,6 +60,31 @@ impl World {
     fn typed_pod(&self, v: &Value) -> Option<&k8s_openapi::api::core::v1::Pod> {
         let (ns, name) = ns_name(v);
         self.ix.pod(&ns, &name)
+    }
+}
+
+/// Drops what rules never read but would pay for: the CEL interpreter copies a value each
+/// time an expression touches it, and these fields are most of an object's size.
+/// (`node.status.images` is served by `node_has_image`/`node_images`.)
+fn slim(o: &mut serde_json::Value) {
+    if let Some(meta) = o
+        .get_mut("metadata")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        meta.remove("managedFields");
+        if let Some(a) = meta
+            .get_mut("annotations")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            a.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+    }
+    if o.get("kind").and_then(serde_json::Value::as_str) == Some("Node")
+        && let Some(st) = o
+            .get_mut("status")
+            .and_then(serde_json::Value::as_object_mut)
+    {
+        st.remove("images");
     }
 }
 
@@ -90,6 +123,7 @@ pub const NAMES: &[&str] = &[
     "label",
     "annotation",
     "largest_node",
+    "images_listed",
 ];
 
 fn ns_name(v: &Value) -> (String, String) {
@@ -307,14 +341,22 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
         ))
     });
     f!("events", |w, a| {
+        // Events about this object, not an earlier object of the same name (StatefulSet pods
+        // are recreated with the same name): match the uid when both sides have one.
         arity("events", a, 1)?;
         let (ns, name) = ns_name(&a[0]);
         let kind = str_at(&a[0], &["kind"]).unwrap_or_default();
+        let uid = str_at(&a[0], &["metadata", "uid"]).unwrap_or_default();
         let all = w.objects(Kind::Event);
         Ok(list(
             w.ix.events_for(&kind, &ns, &name)
                 .into_iter()
-                .map(|i| all[i].clone())
+                .map(|i| &all[i])
+                .filter(|e| {
+                    let eu = str_at(e, &["involvedObject", "uid"]).unwrap_or_default();
+                    uid.is_empty() || eu.is_empty() || eu == uid
+                })
+                .cloned()
                 .collect(),
         ))
     });
@@ -464,6 +506,16 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
             }
         }
         Ok(cur.clone())
+    });
+    f!("images_listed", |w, a| {
+        // How many images the kubelet lists in node.status.images (it caps the list).
+        arity("images_listed", a, 1)?;
+        let node = w.ix.node(&name_arg("images_listed", &a[0])?);
+        let n = node
+            .and_then(|n| n.status.as_ref())
+            .and_then(|s| s.images.as_ref())
+            .map_or(0, Vec::len);
+        Ok(Value::Int(n as i64))
     });
     f!("pods_in", |w, a| {
         arity("pods_in", a, 1)?;

@@ -147,7 +147,12 @@ pub struct RunOptions {
 
 /// Runs `rules` over the snapshot in `ix`.
 pub fn run(rules: &[Rule], ix: Index, opts: &RunOptions) -> Report {
+    let t0 = std::time::Instant::now();
     let world = Arc::new(World::new(ix));
+    let profile = std::env::var_os("TTDOCTOR_PROFILE").is_some();
+    if profile {
+        eprintln!("world: {:?}", t0.elapsed());
+    }
     let mut root = Context::default().with_all();
     functions::register(&mut root, &world);
     root.add_variable_from_value("namespace", string(opts.namespace.clone()));
@@ -160,8 +165,18 @@ pub fn run(rules: &[Rule], ix: Index, opts: &RunOptions) -> Report {
             Some(reason) => RuleOutcome::Skipped(reason),
             None => {
                 let before = report.findings.len();
+                let errors_before = report.errors.len();
+                let t = std::time::Instant::now();
                 evaluate(rule, &world, &root, opts, &mut report, &mut objects);
-                if report.findings.len() > before {
+                if profile {
+                    eprintln!("{}: {:?}", rule.spec.id, t.elapsed());
+                }
+                if report.errors.len() > errors_before {
+                    RuleOutcome::Error(format!(
+                        "{} evaluation error(s)",
+                        report.errors.len() - errors_before
+                    ))
+                } else if report.findings.len() > before {
                     RuleOutcome::Failed
                 } else {
                     RuleOutcome::Passed
@@ -182,6 +197,7 @@ pub fn run(rules: &[Rule], ix: Index, opts: &RunOptions) -> Report {
             "node metrics unavailable (no NodeMetricsList / metrics-server): memory checks use requests and limits only".into(),
         );
     }
+    report.notes.extend(world.ix.snap.notes.iter().cloned());
     for (kind, n) in &world.ix.snap.ignored_kinds {
         report
             .notes
@@ -270,7 +286,7 @@ fn candidates(rule: &Rule, world: &World, opts: &RunOptions) -> Vec<(ObjectRef, 
         .collect()
 }
 
-fn exec(p: &Program, ctx: &Context) -> Result<Value, String> {
+pub(crate) fn exec(p: &Program, ctx: &Context) -> Result<Value, String> {
     // A rule must never take the run down; the CEL interpreter can panic on odd input.
     match std::panic::catch_unwind(AssertUnwindSafe(|| p.execute(ctx))) {
         Ok(r) => r.map_err(|e| e.to_string()),
@@ -298,6 +314,18 @@ fn evaluate(
 ) {
     let mut rctx = root.new_inner_scope();
     rctx.add_variable_from_value("params", rule.params.clone());
+    for (name, p) in &rule.shared {
+        match exec(p, &rctx) {
+            Ok(v) => rctx.add_variable_from_value(name.clone(), v),
+            Err(e) => {
+                report.errors.push(format!(
+                    "{} ({}): shared {name}: {e}",
+                    rule.spec.id, rule.source
+                ));
+                return;
+            }
+        }
+    }
     for (obj_ref, obj) in candidates(rule, world, opts) {
         let mut ctx = rctx.new_inner_scope();
         ctx.add_variable_from_value("object", obj.clone());
@@ -320,6 +348,14 @@ fn evaluate_one(
     ctx: &mut Context,
     obj_ref: &ObjectRef,
 ) -> Result<Option<Finding>, String> {
+    if let Some(filter) = &rule.filter
+        && !truthy(
+            &exec(filter, ctx).map_err(|e| format!("applies_to.where: {e}"))?,
+            "applies_to.where",
+        )?
+    {
+        return Ok(None);
+    }
     for (name, p) in &rule.lets {
         let v = exec(p, ctx).map_err(|e| format!("let {name}: {e}"))?;
         ctx.add_variable_from_value(name.clone(), v);
@@ -343,54 +379,16 @@ fn evaluate_one(
         .message
         .render(ctx)
         .map_err(|e| format!("message: {e}"))?;
-    let fix = match &rule.fix {
-        None => None,
-        Some(f) => {
-            let mut commands = Vec::new();
-            for c in &f.commands {
-                let text = c.render(ctx).map_err(|e| format!("fix.commands: {e}"))?;
-                commands.extend(
-                    text.lines()
-                        .map(str::trim_end)
-                        .filter(|l| !l.trim().is_empty())
-                        .map(String::from),
-                );
-            }
-            let mut patches = Vec::new();
-            for p in &f.patches {
-                let items = match &p.for_each {
-                    None => vec![None],
-                    Some(list) => {
-                        match exec(list, ctx).map_err(|e| format!("fix.patches.for_each: {e}"))? {
-                            Value::List(l) => l.iter().cloned().map(Some).collect(),
-                            other => {
-                                return Err(format!(
-                                    "fix.patches.for_each must be a list, got {}",
-                                    template::display(&other)
-                                ));
-                            }
-                        }
-                    }
-                };
-                for item in items {
-                    let mut pctx = ctx.new_inner_scope();
-                    if let Some(item) = item {
-                        pctx.add_variable_from_value("item", item);
-                    }
-                    patches.push(render_patch(p, &pctx)?);
-                }
-            }
-            Some(Fix {
-                safety: f.safety,
-                summary: f
-                    .summary
-                    .render(ctx)
-                    .map_err(|e| format!("fix.summary: {e}"))?,
-                commands,
-                patches,
-            })
-        }
-    };
+    let fix = rule
+        .fix
+        .as_ref()
+        .map(|f| render_fix(f, ctx, "fix"))
+        .transpose()?;
+    let durable_fix = rule
+        .durable_fix
+        .as_ref()
+        .map(|f| render_fix(f, ctx, "durable_fix"))
+        .transpose()?;
     Ok(Some(Finding {
         rule_id: rule.spec.id.clone(),
         title: rule.spec.title.clone(),
@@ -401,10 +399,91 @@ fn evaluate_one(
         object: obj_ref.clone(),
         message,
         fix,
+        durable_fix,
         caused_by: Vec::new(),
         causes: Vec::new(),
         suppressed: None,
     }))
+}
+
+/// The elements of a `for_each` list, or one pass without `item`.
+fn each(list: &Option<Program>, ctx: &Context, what: &str) -> Result<Vec<Option<Value>>, String> {
+    match list {
+        None => Ok(vec![None]),
+        Some(list) => match exec(list, ctx).map_err(|e| format!("{what}.for_each: {e}"))? {
+            Value::List(l) => Ok(l.iter().cloned().map(Some).collect()),
+            other => Err(format!(
+                "{what}.for_each must be a list, got {}",
+                template::display(&other)
+            )),
+        },
+    }
+}
+
+fn render_fix(f: &crate::rules::CompiledFix, ctx: &Context, what: &str) -> Result<Fix, String> {
+    let mut commands = Vec::new();
+    for c in &f.commands {
+        let text = c.render(ctx).map_err(|e| format!("{what}.commands: {e}"))?;
+        commands.extend(
+            text.lines()
+                .map(str::trim_end)
+                .filter(|l| !l.trim().is_empty())
+                .map(String::from),
+        );
+    }
+    let mut patches = Vec::new();
+    for p in &f.patches {
+        for item in each(&p.for_each, ctx, &format!("{what}.patches"))? {
+            let mut pctx = ctx.new_inner_scope();
+            if let Some(item) = item {
+                pctx.add_variable_from_value("item", item);
+            }
+            patches.push(render_patch(p, &pctx)?);
+        }
+    }
+    let mut execs = Vec::new();
+    for e in &f.execs {
+        for item in each(&e.for_each, ctx, &format!("{what}.execs"))? {
+            let mut ectx = ctx.new_inner_scope();
+            if let Some(item) = item {
+                ectx.add_variable_from_value("item", item);
+            }
+            let r = |t: &template::Template, field: &str| {
+                t.render(&ectx)
+                    .map_err(|err| format!("{what}.execs.{field}: {err}"))
+            };
+            let command = match exec(&e.command, &ectx)
+                .map_err(|err| format!("{what}.execs.command: {err}"))?
+            {
+                Value::List(l) => l.iter().map(template::display).collect(),
+                other => {
+                    return Err(format!(
+                        "{what}.execs.command must be a list of strings, got {}",
+                        template::display(&other)
+                    ));
+                }
+            };
+            execs.push(crate::finding::Exec {
+                target: ObjectRef {
+                    kind: "Pod".into(),
+                    namespace: Some(r(&e.namespace, "namespace")?),
+                    name: r(&e.pod, "pod")?,
+                },
+                container: r(&e.container, "container")?,
+                command,
+            });
+        }
+    }
+    Ok(Fix {
+        safety: f.safety,
+        summary: f
+            .summary
+            .render(ctx)
+            .map_err(|e| format!("{what}.summary: {e}"))?,
+        commands,
+        patches,
+        execs,
+    })
 }
 
 fn render_patch(p: &crate::rules::CompiledPatch, ctx: &Context) -> Result<Patch, String> {
@@ -450,7 +529,7 @@ fn link_causes(rules: &[Rule], root: &Context, report: &mut Report, objects: &[V
         sctx.add_variable_from_value("params", rule.params.clone());
         sctx.add_variable_from_value("object", objects[i].clone());
         let mut lets_ok = true;
-        for (name, p) in &rule.lets {
+        for (name, p) in rule.shared.iter().chain(&rule.lets) {
             match exec(p, &sctx) {
                 Ok(v) => sctx.add_variable_from_value(name.clone(), v),
                 Err(e) => {

@@ -49,9 +49,7 @@ impl Template {
             match p {
                 Part::Lit(s) => out.push_str(s),
                 Part::Expr(src, prog) => {
-                    let v = prog
-                        .execute(ctx)
-                        .map_err(|e| format!("`${{{src}}}`: {e}"))?;
+                    let v = super::exec(prog, ctx).map_err(|e| format!("`${{{src}}}`: {e}"))?;
                     out.push_str(&display(&v));
                 }
             }

@@ -214,10 +214,18 @@ pub async fn apply(
             item.status = ItemStatus::Skipped("declined".into());
             continue;
         }
-        let mut apis = Vec::new();
-        for p in &item.patches {
-            apis.push(api_for(conn, &p.target)?.0);
-        }
+        let apis: Result<Vec<_>, String> = item
+            .patches
+            .iter()
+            .map(|p| api_for(conn, &p.target).map(|a| a.0))
+            .collect();
+        let apis = match apis {
+            Ok(a) => a,
+            Err(e) => {
+                item.status = ItemStatus::Failed(e);
+                continue;
+            }
+        };
         // 1. Server-side dry run of every patch: admission, validation and preconditions.
         let mut failed = None;
         for (api, p) in apis.iter().zip(&item.patches) {
@@ -265,9 +273,83 @@ pub async fn apply(
                 }
             }
         }
+        // 3. Commands in containers, in order; the first failure stops the item.
+        if failed.is_none() {
+            for e in &item.execs {
+                match run_exec(conn, e).await {
+                    Ok(output) => {
+                        journal.append(&Entry {
+                            run: run.to_string(),
+                            action: "exec".into(),
+                            undoes: None,
+                            time: super::journal::now(),
+                            rule: item.rule_id.clone(),
+                            target: e.target.clone(),
+                            patch_type: PatchType::Json,
+                            patch: serde_json::json!({"container": e.container, "command": e.command}),
+                            before: Value::Null,
+                            after: Value::String(output),
+                        })?;
+                        applied += 1;
+                    }
+                    Err(status) => {
+                        failed = Some(status);
+                        break;
+                    }
+                }
+            }
+        }
         item.status = failed.unwrap_or(ItemStatus::Applied);
     }
     Ok(applied)
+}
+
+/// Runs one command through pods/exec; its output (stdout, then stderr) or why it failed.
+async fn run_exec(conn: &Connection, e: &crate::finding::Exec) -> Result<String, ItemStatus> {
+    use kube::api::AttachParams;
+    use tokio::io::AsyncReadExt;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(
+        conn.client.clone(),
+        e.target.namespace.as_deref().unwrap_or("default"),
+    );
+    let params = AttachParams::default()
+        .container(e.container.clone())
+        .stdout(true)
+        .stderr(true);
+    let what = format!("exec in {} (container {})", e.target, e.container);
+    let work =
+        async {
+            let mut proc = pods
+                .exec(&e.target.name, e.command.clone(), &params)
+                .await
+                .map_err(|err| classify(&err))?;
+            let (mut out, mut err) = (String::new(), String::new());
+            if let Some(mut r) = proc.stdout() {
+                let _ = r.read_to_string(&mut out).await;
+            }
+            if let Some(mut r) = proc.stderr() {
+                let _ = r.read_to_string(&mut err).await;
+            }
+            let status = match proc.take_status() {
+                Some(s) => s.await,
+                None => None,
+            };
+            let _ = proc.join().await;
+            match status {
+                Some(s) if s.status.as_deref() == Some("Failure") => Err(ItemStatus::Failed(
+                    format!("{what}: {} {}", s.message.unwrap_or_default(), err.trim()),
+                )),
+                _ => Ok(format!("{out}{err}")),
+            }
+        };
+    // Exec has no timeout of its own; the command gets a few request timeouts to finish.
+    match tokio::time::timeout(conn.timeout * 6, work).await {
+        Ok(r) => r,
+        Err(_) => Err(ItemStatus::Failed(format!(
+            "{what}: no result within {:?}",
+            conn.timeout * 6
+        ))),
+    }
 }
 
 /// What happened to one journaled change on undo.

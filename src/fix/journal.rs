@@ -28,6 +28,21 @@ pub struct Entry {
     pub after: Value,
 }
 
+/// Opens a file readable by its owner only: journals and snapshots hold whole objects,
+/// which may include environment values.
+pub fn private_file(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true);
+    if append {
+        o.append(true);
+    } else {
+        o.write(true).truncate(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
+}
+
 /// A JSON-lines journal file.
 pub struct Journal {
     pub path: PathBuf,
@@ -76,10 +91,7 @@ impl Journal {
             std::fs::create_dir_all(dir)
                 .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
         }
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
+        let mut f = private_file(&self.path, true)
             .map_err(|err| format!("cannot open journal {}: {err}", self.path.display()))?;
         let line = serde_json::to_string(e).map_err(|err| err.to_string())?;
         writeln!(f, "{line}")
@@ -103,20 +115,41 @@ impl Journal {
             .collect()
     }
 
-    /// The entries of the most recent `fix` run that has not been undone yet.
+    /// The most recent `fix` run with changes not reverted yet, and those changes — one
+    /// per object: the object's state before the run's first change and after its last.
+    /// Commands run in containers (`exec` entries) cannot be undone and are left out.
     pub fn last_undoable_run(&self) -> Result<Option<(String, Vec<Entry>)>, String> {
         let all = self.entries()?;
-        let undone: std::collections::HashSet<&str> =
-            all.iter().filter_map(|e| e.undoes.as_deref()).collect();
-        let last = all
+        let reverted: std::collections::HashSet<(&str, &ObjectRef)> = all
             .iter()
-            .rev()
-            .find(|e| e.action == "fix" && !undone.contains(e.run.as_str()));
-        Ok(last.map(|l| {
-            let run = l.run.clone();
-            let entries = all.iter().filter(|e| e.run == run).cloned().collect();
-            (run, entries)
-        }))
+            .filter_map(|e| e.undoes.as_deref().map(|r| (r, &e.target)))
+            .collect();
+        let pending = |run: &str| -> Vec<Entry> {
+            let mut per_object: Vec<Entry> = Vec::new();
+            for e in all.iter().filter(|e| e.run == run && e.action == "fix") {
+                if reverted.contains(&(run, &e.target)) {
+                    continue;
+                }
+                match per_object.iter_mut().find(|x| x.target == e.target) {
+                    Some(x) => x.after = e.after.clone(),
+                    None => per_object.push(e.clone()),
+                }
+            }
+            per_object
+        };
+        let mut runs: Vec<&str> = all
+            .iter()
+            .filter(|e| e.action == "fix")
+            .map(|e| e.run.as_str())
+            .collect();
+        runs.dedup();
+        for run in runs.into_iter().rev() {
+            let entries = pending(run);
+            if !entries.is_empty() {
+                return Ok(Some((run.to_string(), entries)));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -203,5 +236,25 @@ mod tests {
         assert_eq!(j.last_undoable_run().unwrap().unwrap().0, "r2");
         j.append(&entry("r3", "undo", Some("r2"))).unwrap();
         assert_eq!(j.last_undoable_run().unwrap().unwrap().0, "r1");
+    }
+
+    #[test]
+    fn several_changes_to_one_object_undo_as_one_and_refused_ones_stay_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::at(Some(&dir.path().join("j.jsonl")));
+        let mut second = entry("r1", "fix", None);
+        second.before = second.after.clone();
+        second.after = json!({"metadata": {"name": "p", "resourceVersion": "3", "labels": {"role": "leader", "x": "y"}}});
+        j.append(&entry("r1", "fix", None)).unwrap();
+        j.append(&second).unwrap();
+        let (_, pending) = j.last_undoable_run().unwrap().unwrap();
+        assert_eq!(pending.len(), 1, "one object, one undo");
+        assert_eq!(pending[0].before["metadata"]["resourceVersion"], "1");
+        assert_eq!(pending[0].after["metadata"]["resourceVersion"], "3");
+        // Another object of the same run was reverted: this one is still pending.
+        let mut other = entry("u1", "undo", Some("r1"));
+        other.target.name = "q".into();
+        j.append(&other).unwrap();
+        assert_eq!(j.last_undoable_run().unwrap().unwrap().1.len(), 1);
     }
 }

@@ -42,6 +42,8 @@ pub struct PlanItem {
     pub safety: Safety,
     pub summary: String,
     pub patches: Vec<Patch>,
+    /// Commands run in containers (pods/exec), in order.
+    pub execs: Vec<crate::finding::Exec>,
     /// Per patch: the fields it changes, `path: before → after`.
     pub diffs: Vec<Vec<String>>,
     /// Per patch: the kubectl command that makes the same change.
@@ -61,8 +63,13 @@ pub struct FixPlan {
 /// against the objects in `snap`. Symptoms are left out: their cause's fix is the fix.
 pub fn plan(report: &Report, snap: &Snapshot, only: &[String]) -> FixPlan {
     let mut items: Vec<PlanItem> = Vec::new();
-    for f in report.active() {
-        let Some(fix) = &f.fix else { continue };
+    let fixes = report.active().flat_map(|f| {
+        [f.fix.as_ref(), f.durable_fix.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(move |x| (f, x))
+    });
+    for (f, fix) in fixes {
         if !f.caused_by.is_empty() {
             continue;
         }
@@ -73,8 +80,13 @@ pub fn plan(report: &Report, snap: &Snapshot, only: &[String]) -> FixPlan {
         {
             continue;
         }
-        let automatic = fix.safety != Safety::Manual && !fix.patches.is_empty();
-        if automatic && let Some(existing) = items.iter_mut().find(|i| i.patches == fix.patches) {
+        let automatic =
+            fix.safety != Safety::Manual && (!fix.patches.is_empty() || !fix.execs.is_empty());
+        if automatic
+            && let Some(existing) = items
+                .iter_mut()
+                .find(|i| i.patches == fix.patches && i.execs == fix.execs)
+        {
             existing.fingerprints.push(f.fingerprint.clone());
             existing.objects.push(f.object.clone());
             continue;
@@ -99,6 +111,11 @@ pub fn plan(report: &Report, snap: &Snapshot, only: &[String]) -> FixPlan {
             summary: fix.summary.clone(),
             patches: if automatic {
                 fix.patches.clone()
+            } else {
+                Vec::new()
+            },
+            execs: if automatic {
+                fix.execs.clone()
             } else {
                 Vec::new()
             },

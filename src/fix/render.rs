@@ -69,6 +69,18 @@ pub fn render(plan: &FixPlan, header: &str) -> String {
                 out.push_str(&fold_command(k, "      ", WIDTH).cyan().to_string());
             }
         }
+        for e in &item.execs {
+            writeln!(out, "    exec in {} (container {}):", e.target, e.container).unwrap();
+            let argv: Vec<String> = e.command.iter().map(|a| shell_quote(a)).collect();
+            let ns = e.target.namespace.as_deref().unwrap_or("default");
+            let cmd = format!(
+                "kubectl exec {} -n {ns} -c {} -- {}",
+                e.target.name,
+                e.container,
+                argv.join(" ")
+            );
+            out.push_str(&fold_command(&cmd, "      ", WIDTH).cyan().to_string());
+        }
         if item.safety == Safety::Manual {
             for c in &item.commands {
                 out.push_str(&fold_command(c, "      ", WIDTH).cyan().to_string());
@@ -85,4 +97,18 @@ pub fn render(plan: &FixPlan, header: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+".contains(c))
+    {
+        s.to_string()
+    } else if !s.contains(['"', '$', '`', '\\', '!']) {
+        format!("\"{s}\"")
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }

@@ -36,6 +36,8 @@ enum ListError {
     Unavailable(String),
     /// The server cannot be reached or refuses us: stop, exit 3.
     Fatal(String),
+    /// Some of the kind could be read (objects, pages), with a note on what is missing.
+    Partial(Vec<serde_json::Value>, usize, String),
 }
 
 /// The objects of one kind and the number of pages they took.
@@ -96,6 +98,24 @@ pub async fn collect(
                     unavailable: None,
                 });
             }
+            Err(ListError::Partial(items, pages, note)) => {
+                let count = items.len();
+                store(&mut snap, kind, items).map_err(|e| Unreachable {
+                    message: format!(
+                        "{} answered a {} list ttdoctor cannot read: {e}",
+                        conn.server,
+                        kind.name()
+                    ),
+                })?;
+                snap.notes.push(note);
+                stats.push(KindStat {
+                    kind,
+                    count,
+                    pages,
+                    elapsed,
+                    unavailable: None,
+                });
+            }
             Err(ListError::Unavailable(reason)) => {
                 if kind != Kind::NodeMetrics {
                     snap.unavailable.insert(kind, reason.clone());
@@ -137,7 +157,22 @@ async fn list_kind(conn: &Connection, kind: Kind, opts: &CollectOptions) -> List
             paged(conn, kind, ns, Api::<PersistentVolume>::all(c), opts).await
         }
         Kind::Namespace => paged(conn, kind, ns, Api::<Namespace>::all(c), opts).await,
-        Kind::Pod => paged(conn, kind, None, Api::<Pod>::all(c), opts).await,
+        Kind::Pod => match paged(conn, kind, None, Api::<Pod>::all(c.clone()), opts).await {
+            // Namespace-scoped RBAC: read the namespace's pods at least; node memory
+            // accounting then misses other namespaces' pods (a note says so).
+            Err(ListError::Unavailable(reason)) if ns.is_some() => {
+                let (items, pages) = paged(conn, kind, ns, scoped::<Pod>(c, ns), opts).await?;
+                Err(ListError::Partial(
+                    items,
+                    pages,
+                    format!(
+                        "{reason}; read namespace {} only: node memory requests do not count other namespaces' pods",
+                        ns.unwrap_or_default()
+                    ),
+                ))
+            }
+            other => other,
+        },
         Kind::PersistentVolumeClaim => {
             paged(conn, kind, ns, scoped::<PersistentVolumeClaim>(c, ns), opts).await
         }
@@ -243,6 +278,11 @@ fn classify(e: kube::Error, kind: Kind, scope: &str) -> ListError {
             s.reason,
             s.message
         )),
+        // Credential errors can quote an exec plugin's command line and output: say what
+        // failed without echoing them.
+        kube::Error::Auth(_) => ListError::Fatal(
+            "authentication failed while preparing credentials (token file, client certificate or exec plugin of the kubeconfig user)".into(),
+        ),
         other => ListError::Fatal(chain(&other)),
     }
 }

@@ -32,16 +32,16 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ConnectError> 
         context: opts.context.clone(),
         ..KubeConfigOptions::default()
     };
-    let (mut config, source, context) = match &opts.kubeconfig {
+    let (mut config, _source, context) = match &opts.kubeconfig {
         Some(path) => {
             let kc = Kubeconfig::read_from(path).map_err(|e| {
-                ConnectError(format!("kubeconfig {}: {}", path.display(), chain(&e)))
+                ConnectError(format!("kubeconfig {}: {}", path.display(), redacted(&e)))
             })?;
             let ctx = selected_context(&kc, &opts.context, &path.display().to_string())?;
             let cfg = Config::from_custom_kubeconfig(kc, &kube_opts)
                 .await
                 .map_err(|e| {
-                    ConnectError(format!("kubeconfig {}: {}", path.display(), chain(&e)))
+                    ConnectError(format!("kubeconfig {}: {}", path.display(), redacted(&e)))
                 })?;
             (cfg, path.display().to_string(), ctx)
         }
@@ -52,7 +52,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ConnectError> 
                 let ctx = selected_context(&kc, &opts.context, &source)?;
                 let cfg = Config::from_custom_kubeconfig(kc, &kube_opts)
                     .await
-                    .map_err(|e| ConnectError(format!("kubeconfig {source}: {}", chain(&e))))?;
+                    .map_err(|e| ConnectError(format!("kubeconfig {source}: {}", redacted(&e))))?;
                 (cfg, source, ctx)
             }
             Err(file_err) => match Config::incluster() {
@@ -64,13 +64,12 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ConnectError> 
                 _ => {
                     return Err(ConnectError(format!(
                         "no usable kubeconfig ({}) and not running in a cluster; pass --kubeconfig FILE or --snapshot FILE",
-                        chain(&file_err)
+                        redacted(&file_err)
                     )));
                 }
             },
         },
     };
-    let _ = source;
     // kube retries 429/503/504 by default with backoff, which turned one failing LIST into
     // minutes; a doctor must answer within its timeout, so every call gets one try.
     config.default_retry = false;
@@ -119,7 +118,33 @@ fn selected_context(
     Ok(name)
 }
 
-/// An error and its sources on one line, without secrets (kube's errors carry no tokens).
+/// A kubeconfig error for a person: the first line only (parsers append a snippet of the
+/// file, which may hold a token) with quoted text redacted.
+fn redacted(e: &dyn std::error::Error) -> String {
+    let text = chain(e);
+    let first = text.lines().next().unwrap_or_default();
+    let mut out = String::with_capacity(first.len());
+    let mut quote: Option<char> = None;
+    for c in first.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                quote = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '"' || c == '`' {
+                    quote = Some(c);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// An error and its sources on one line.
 pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();

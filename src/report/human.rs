@@ -56,6 +56,18 @@ pub fn render(report: &Report, header: &str, opts: &HumanOptions) -> String {
                 .map(|(i, _)| i)
                 .collect();
             match &rule.outcome {
+                RuleOutcome::Error(reason) => {
+                    writeln!(
+                        out,
+                        "{} {} {} {}",
+                        "×".red().bold(),
+                        rule.id,
+                        rule.title.bold(),
+                        format!("(rule error: {reason}; see below)").red()
+                    )
+                    .unwrap();
+                    continue;
+                }
                 RuleOutcome::Skipped(reason) => {
                     if opts.verbose {
                         writeln!(
@@ -162,6 +174,20 @@ fn render_finding(out: &mut String, report: &Report, i: usize) {
         for c in &fix.commands {
             out.push_str(&super::fold_command(c, "        ", WIDTH).cyan().to_string());
         }
+        if let Some(d) = &f.durable_fix {
+            out.push_str(
+                &wrap(
+                    &format!("durable fix ({}): {}", d.safety, d.summary),
+                    "      ",
+                    WIDTH,
+                )
+                .green()
+                .to_string(),
+            );
+            for c in &d.commands {
+                out.push_str(&super::fold_command(c, "        ", WIDTH).cyan().to_string());
+            }
+        }
     }
     if !f.causes.is_empty() {
         writeln!(
@@ -192,7 +218,7 @@ fn summary(report: &Report) -> String {
         match r.outcome {
             RuleOutcome::Passed => row[0] += 1,
             RuleOutcome::Skipped(_) => row[4] += 1,
-            RuleOutcome::Failed => {}
+            RuleOutcome::Failed | RuleOutcome::Error(_) => {}
         }
     }
     for f in report.active() {

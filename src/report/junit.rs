@@ -48,6 +48,21 @@ pub fn to_junit(report: &Report, fail_on: FailOn) -> String {
             .filter(|f| f.rule_id == r.id)
             .collect();
         match &r.outcome {
+            RuleOutcome::Error(reason) => cases.push(Case {
+                name: format!("{} {}", r.id, r.title),
+                classname,
+                outcome: CaseOutcome::Fail {
+                    kind: "rule-error".into(),
+                    message: reason.clone(),
+                    body: report
+                        .errors
+                        .iter()
+                        .filter(|e| e.starts_with(r.id.as_str()))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                },
+            }),
             RuleOutcome::Skipped(reason) => cases.push(Case {
                 name: format!("{} {}", r.id, r.title),
                 classname,

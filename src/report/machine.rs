@@ -70,6 +70,8 @@ struct FindingOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     fix: Option<&'a Fix>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    durable_fix: Option<&'a Fix>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     suppressed: Option<&'a crate::config::Suppression>,
 }
 
@@ -121,6 +123,7 @@ fn document<'a>(report: &'a Report, run: &'a RunInfo) -> Document<'a> {
                 caused_by: f.caused_by.iter().map(fp).collect(),
                 causes: f.causes.iter().map(fp).collect(),
                 fix: f.fix.as_ref(),
+                durable_fix: f.durable_fix.as_ref(),
                 suppressed: f.suppressed.as_ref(),
             })
             .collect(),
@@ -136,9 +139,10 @@ fn document<'a>(report: &'a Report, run: &'a RunInfo) -> Document<'a> {
                     RuleOutcome::Passed => "passed",
                     RuleOutcome::Failed => "failed",
                     RuleOutcome::Skipped(_) => "skipped",
+                    RuleOutcome::Error(_) => "error",
                 },
                 reason: match &r.outcome {
-                    RuleOutcome::Skipped(s) => Some(s),
+                    RuleOutcome::Skipped(s) | RuleOutcome::Error(s) => Some(s),
                     _ => None,
                 },
             })

@@ -39,7 +39,7 @@ pub fn to_sarif(report: &Report, rules: &[Rule], artifact: &str) -> String {
                 },
                 "helpUri": s.references.first(),
                 "defaultConfiguration": {"level": level(s.severity)},
-                "properties": {"category": s.category, "phase": s.phase.to_string(), "tags": [s.category.clone(), "kubernetes", "trainticket"]},
+                "properties": {"category": s.category, "phase": s.phase.to_string(), "tags": [s.category.clone(), "kubernetes"]},
             })
         })
         .map(|mut v| {
@@ -101,7 +101,6 @@ pub fn to_sarif(report: &Report, rules: &[Rule], artifact: &str) -> String {
             "tool": {"driver": {
                 "name": "ttdoctor",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/FudanSELab/train-ticket",
                 "rules": driver_rules,
             }},
             "results": results,

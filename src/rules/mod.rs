@@ -31,11 +31,13 @@ pub struct Rule {
     pub filter: Option<Program>,
     pub requires: Vec<Kind>,
     pub params: Value,
+    pub shared: Vec<(String, Program)>,
     pub lets: Vec<(String, Program)>,
     pub when: Program,
     pub escalate: Vec<(Program, Severity)>,
     pub message: Template,
     pub fix: Option<CompiledFix>,
+    pub durable_fix: Option<CompiledFix>,
     pub caused_by: Vec<(String, Program)>,
 }
 
@@ -44,6 +46,15 @@ pub struct CompiledFix {
     pub summary: Template,
     pub commands: Vec<Template>,
     pub patches: Vec<CompiledPatch>,
+    pub execs: Vec<CompiledExec>,
+}
+
+pub struct CompiledExec {
+    pub for_each: Option<Program>,
+    pub namespace: Template,
+    pub pod: Template,
+    pub container: Template,
+    pub command: Program,
 }
 
 pub struct CompiledPatch {
@@ -156,7 +167,10 @@ pub fn compile(file: &str, text: &str) -> Result<Rule, RuleError> {
     if !id_ok.is_match(&spec.id) {
         return Err(fail(
             None,
-            format!("id {:?} must look like TT-STO-001", spec.id),
+            format!(
+                "id {:?} must be upper-case words and numbers joined by dashes, like ABC-DEF-001",
+                spec.id
+            ),
         ));
     }
     let target = if spec.applies_to.kind == "Cluster" {
@@ -214,6 +228,27 @@ pub fn compile(file: &str, text: &str) -> Result<Rule, RuleError> {
         .as_ref()
         .map(|f| prog("applies_to.where", f, &vars))
         .transpose()?;
+    let mut shared = Vec::new();
+    for binding in &spec.shared {
+        if binding.len() != 1 {
+            return Err(fail(
+                None,
+                "shared: each entry must be a single `name: expression`".into(),
+            ));
+        }
+        let (name, expr) = binding.iter().next().expect("one entry");
+        let p = prog(&format!("shared.{name}"), expr, &vars)?;
+        if p.references().has_variable("object") || p.references().has_variable("cause") {
+            return Err(fail(
+                Some(expr.referenced.line()),
+                format!(
+                    "shared.{name}: is evaluated once per run and cannot use `object` (use `let`)"
+                ),
+            ));
+        }
+        shared.push((name.clone(), p));
+        vars.insert(name.clone());
+    }
     let mut lets = Vec::new();
     for binding in &spec.lets {
         if binding.len() != 1 {
@@ -233,46 +268,81 @@ pub fn compile(file: &str, text: &str) -> Result<Rule, RuleError> {
         .map(|e| Ok((prog("escalate.when", &e.when, &vars)?, e.severity)))
         .collect::<Result<Vec<_>, RuleError>>()?;
     let message = tmpl("message", &spec.message, &vars)?;
-    let fix = match &spec.fix {
-        None => None,
-        Some(f) => Some(CompiledFix {
+    let compile_fix = |what: &str, f: &model::FixSpec| -> Result<CompiledFix, RuleError> {
+        let mut item_vars = vars.clone();
+        item_vars.insert("item".into());
+        let iv = &item_vars;
+        if !f.execs.is_empty() && f.safety == Safety::Safe {
+            return Err(fail(
+                None,
+                format!("{what}: a fix that execs into containers cannot be `safe`"),
+            ));
+        }
+        Ok(CompiledFix {
             safety: f.safety,
-            summary: tmpl("fix.summary", &f.summary, &vars)?,
+            summary: tmpl(&format!("{what}.summary"), &f.summary, &vars)?,
             commands: f
                 .commands
                 .iter()
-                .map(|c| tmpl("fix.commands", c, &vars))
+                .map(|c| tmpl(&format!("{what}.commands"), c, &vars))
                 .collect::<Result<_, _>>()?,
             patches: f
                 .patches
                 .iter()
                 .map(|p| {
                     Kind::parse(&p.kind).ok_or_else(|| {
-                        fail(None, format!("fix.patches.kind: unknown kind {:?}", p.kind))
+                        fail(
+                            None,
+                            format!("{what}.patches.kind: unknown kind {:?}", p.kind),
+                        )
                     })?;
-                    let mut vars = vars.clone();
-                    vars.insert("item".into());
-                    let vars = &vars;
                     Ok(CompiledPatch {
                         for_each: p
                             .for_each
                             .as_ref()
-                            .map(|e| prog("fix.patches.for_each", e, vars))
+                            .map(|e| prog(&format!("{what}.patches.for_each"), e, iv))
                             .transpose()?,
                         kind: p.kind.clone(),
                         namespace: p
                             .namespace
                             .as_ref()
-                            .map(|n| tmpl("fix.patches.namespace", n, vars))
+                            .map(|n| tmpl(&format!("{what}.patches.namespace"), n, iv))
                             .transpose()?,
-                        name: tmpl("fix.patches.name", &p.name, vars)?,
+                        name: tmpl(&format!("{what}.patches.name"), &p.name, iv)?,
                         patch_type: p.patch_type,
-                        body: prog("fix.patches.body", &p.body, vars)?,
+                        body: prog(&format!("{what}.patches.body"), &p.body, iv)?,
                     })
                 })
                 .collect::<Result<_, RuleError>>()?,
-        }),
+            execs: f
+                .execs
+                .iter()
+                .map(|e| {
+                    Ok(CompiledExec {
+                        for_each: e
+                            .for_each
+                            .as_ref()
+                            .map(|x| prog(&format!("{what}.execs.for_each"), x, iv))
+                            .transpose()?,
+                        namespace: tmpl(&format!("{what}.execs.namespace"), &e.namespace, iv)?,
+                        pod: tmpl(&format!("{what}.execs.pod"), &e.pod, iv)?,
+                        container: tmpl(&format!("{what}.execs.container"), &e.container, iv)?,
+                        command: prog(&format!("{what}.execs.command"), &e.command, iv)?,
+                    })
+                })
+                .collect::<Result<_, RuleError>>()?,
+        })
     };
+    let fix = spec
+        .fix
+        .as_ref()
+        .map(|f| compile_fix("fix", f))
+        .transpose()?;
+    let durable_fix = spec
+        .durable_fix
+        .as_ref()
+        .map(|f| compile_fix("durable_fix", f))
+        .transpose()?;
     let caused_by = spec
         .caused_by
         .iter()
@@ -291,11 +361,13 @@ pub fn compile(file: &str, text: &str) -> Result<Rule, RuleError> {
         filter,
         requires,
         params,
+        shared,
         lets,
         when,
         escalate,
         message,
         fix,
+        durable_fix,
         caused_by,
         spec,
     })

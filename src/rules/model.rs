@@ -91,6 +91,10 @@ pub struct RuleSpec {
     /// Constants the expressions see as `params` (thresholds, image lists, …).
     #[serde(default)]
     pub params: BTreeMap<String, serde_json::Value>,
+    /// Named expressions evaluated once per run, before any object (they cannot use
+    /// `object`): facts about the whole snapshot that every object's check shares.
+    #[serde(default)]
+    pub shared: Vec<BTreeMap<String, Spanned<String>>>,
     /// Named expressions evaluated in order before `when`; each is a variable afterwards.
     #[serde(default, rename = "let")]
     pub lets: Vec<BTreeMap<String, Spanned<String>>>,
@@ -105,6 +109,10 @@ pub struct RuleSpec {
     pub explanation: String,
     #[serde(default)]
     pub fix: Option<FixSpec>,
+    /// A second fix that removes the root cause rather than the symptom, typically unsafe
+    /// (applied only with `fix --unsafe`); planned as its own item.
+    #[serde(default)]
+    pub durable_fix: Option<FixSpec>,
     /// Findings of other rules that explain this one (cause → symptom).
     #[serde(default)]
     pub caused_by: Vec<CauseLink>,
@@ -155,6 +163,27 @@ pub struct FixSpec {
     /// API changes that carry out the fix (what `ttdoctor fix` applies).
     #[serde(default)]
     pub patches: Vec<PatchSpec>,
+    /// Commands run in containers through the pods/exec API (never safe: they change
+    /// workloads; no server-side dry run exists for them).
+    #[serde(default)]
+    pub execs: Vec<ExecSpec>,
+}
+
+/// One command in one container.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecSpec {
+    /// CEL list: one exec per element, which the other fields see as `item`.
+    #[serde(default)]
+    pub for_each: Option<Spanned<String>>,
+    /// Template.
+    pub namespace: Spanned<String>,
+    /// Template: the pod.
+    pub pod: Spanned<String>,
+    /// Template: the container.
+    pub container: Spanned<String>,
+    /// CEL producing the argv, a list of strings.
+    pub command: Spanned<String>,
 }
 
 /// One change to one object.

@@ -95,6 +95,14 @@ fn add_document(snap: &mut Snapshot, doc: Value) -> Result<(), String> {
             snap.unavailable
                 .insert(kind, reason.as_str().unwrap_or("unavailable").to_string());
         }
+        for note in map
+            .get("notes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            snap.notes.extend(note.as_str().map(String::from));
+        }
         return Ok(());
     }
     if kind.ends_with("List") {

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::storage::v1::StorageClass;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Everything read from one cluster. Lists are in source order.
 #[derive(Debug, Default, Clone)]
@@ -40,6 +40,8 @@ pub struct Snapshot {
     pub unavailable: BTreeMap<Kind, String>,
     /// Objects of kinds ttdoctor does not use, counted by kind.
     pub ignored_kinds: BTreeMap<String, usize>,
+    /// What the reader should know about how complete the data is.
+    pub notes: Vec<String>,
 }
 
 impl Snapshot {
@@ -94,19 +96,6 @@ impl Snapshot {
             return self.node_metrics.is_some();
         }
         !self.unavailable.contains_key(&kind)
-    }
-
-    /// Namespaces that objects in this snapshot live in.
-    pub fn namespaces_seen(&self) -> BTreeSet<String> {
-        self.pods
-            .iter()
-            .filter_map(|p| p.metadata.namespace.clone())
-            .chain(
-                self.namespaces
-                    .iter()
-                    .filter_map(|n| n.metadata.name.clone()),
-            )
-            .collect()
     }
 
     /// Adds one object given as JSON. Unknown kinds are counted, not rejected.

@@ -31,14 +31,14 @@ pub fn to_yaml(snap: &Snapshot) -> Result<String, String> {
         out.push_str("---\n");
         out.push_str(&serde_saphyr::to_string(&doc).map_err(|e| e.to_string())?);
     }
-    if !snap.unavailable.is_empty() {
+    if !snap.unavailable.is_empty() || !snap.notes.is_empty() {
         let unavailable: serde_json::Map<String, Value> = snap
             .unavailable
             .iter()
             .map(|(k, v)| (k.name().to_string(), Value::String(v.clone())))
             .collect();
-        let doc =
-            json!({"apiVersion": INFO_API_VERSION, "kind": INFO_KIND, "unavailable": unavailable});
+        let doc = json!({"apiVersion": INFO_API_VERSION, "kind": INFO_KIND,
+            "unavailable": unavailable, "notes": snap.notes});
         out.push_str("---\n");
         out.push_str(&serde_saphyr::to_string(&doc).map_err(|e| e.to_string())?);
     }
