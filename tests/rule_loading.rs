@@ -124,6 +124,7 @@ fn unknown_kind_duplicate_id_and_dangling_cause_are_rejected() {
     let dangling = format!("{GOOD}caused_by:\n  - rule: NOPE-001\n    when: 'true'\n");
     assert!(load_errors(&dangling)[0].contains("unknown rule NOPE-001"));
     assert!(
-        load_errors(&GOOD.replace("id: USER-001", "id: lowercase"))[0].contains("must look like")
+        load_errors(&GOOD.replace("id: USER-001", "id: lowercase"))[0]
+            .contains("upper-case words and numbers joined by dashes")
     );
 }
