@@ -411,3 +411,91 @@ fn journal_records_before_and_after() {
     assert_eq!(label(&e["after"], "role").as_deref(), Some("leader"));
     assert!(e["before"]["metadata"].get("managedFields").is_none());
 }
+
+#[test]
+fn the_durable_mysql_fix_execs_only_with_unsafe() {
+    let env = Env::new("mysql-no-leader.yaml");
+    env.fix(&["--auto"]);
+    assert!(
+        env.fake.execs().is_empty(),
+        "--auto never runs unsafe fixes"
+    );
+
+    let env = Env::new("mysql-no-leader.yaml");
+    let (_, out, err) = env.fix(&["--auto", "--unsafe"]);
+    assert!(
+        out.contains("[2] unsafe TT-DB-001 Create root@'::1'"),
+        "{out}\n{err}"
+    );
+    let execs = env.fake.execs();
+    let summary: Vec<(String, String, String)> = execs
+        .iter()
+        .map(|e| (e.pod.clone(), e.container.clone(), e.command[0].clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("nacosdb-mysql-0".into(), "mysql".into(), "mysql".into()),
+            ("nacosdb-mysql-1".into(), "mysql".into(), "mysql".into()),
+            ("nacosdb-mysql-2".into(), "mysql".into(), "mysql".into()),
+            (
+                "nacosdb-mysql-0".into(),
+                "xenon".into(),
+                "/sbin/reboot".into()
+            ),
+            (
+                "nacosdb-mysql-1".into(),
+                "xenon".into(),
+                "/sbin/reboot".into()
+            ),
+            (
+                "nacosdb-mysql-2".into(),
+                "xenon".into(),
+                "/sbin/reboot".into()
+            ),
+        ]
+    );
+    assert_eq!(
+        execs[0].command,
+        vec![
+            "mysql",
+            "-uroot",
+            "-e",
+            "CREATE USER IF NOT EXISTS 'root'@'::1' IDENTIFIED WITH mysql_native_password BY ''; GRANT ALL ON *.* TO 'root'@'::1' WITH GRANT OPTION;"
+        ]
+    );
+    let journal = std::fs::read_to_string(env.journal()).unwrap();
+    assert_eq!(
+        journal
+            .lines()
+            .filter(|l| l.contains("\"action\":\"exec\""))
+            .count(),
+        6
+    );
+}
+
+#[test]
+fn a_failing_exec_stops_the_fix_and_says_why() {
+    let env = Env::new("mysql-no-leader.yaml");
+    env.fake.on_exec(|req, _store| {
+        if req.container == "mysql" {
+            common::fake_api::ExecReply::fail(
+                1,
+                "ERROR 1045 (28000): Access denied for user 'root'@'localhost'",
+            )
+        } else {
+            common::fake_api::ExecReply::default()
+        }
+    });
+    let (_, out, _) = env.fix(&["--auto", "--unsafe"]);
+    assert!(
+        out.contains("failed: exec in Pod train-ticket/nacosdb-mysql-0 (container mysql)"),
+        "{out}"
+    );
+    assert!(out.contains("Access denied"), "{out}");
+    assert_eq!(
+        env.fake.execs().len(),
+        1,
+        "the first failure stops the item"
+    );
+}

@@ -66,6 +66,16 @@
 //!   than the compaction gets the real in-stream `ERROR` event (410 `Expired`). The fake ends a
 //!   watch as soon as it has sent a batch of events (or at `timeoutSeconds`, capped at 30 s);
 //!   a server may end a watch at any time and clients re-watch from the last resourceVersion.
+//! - `pods/exec` over WebSocket (see the "pods/exec" section for sources and details): v5
+//!   (`v5.channel.k8s.io`, served by the API server's stream translator, what kube-rs and kubectl
+//!   get) or v4 (proxied to the kubelet and the container runtime); binary frames with the
+//!   channel byte, output on 1/2, the `metav1.Status` on 3 (`{"metadata":{},"status":"Success"}`,
+//!   or `NonZeroExitCode` with an `ExitCode` cause), then a close frame. Refusals as real: the
+//!   filter's 403 with the method's verb, the 403 of the extra `create` check
+//!   (`pods "x" is forbidden: `, RBAC gives no reason), 404 pod, 400 container/unscheduled pod,
+//!   404 node, 400 `Upgrade request required`; a container that is not running is the kubelet's
+//!   `container not found ("c")` (in-band `InternalError` Status with v5, plain-text 500 with v4).
+//!   Commands are scripted with [`FakeApi::on_exec`] and logged in [`FakeApi::execs`].
 //!
 //! - Writes decode the object into its type (the k8s-openapi struct standing in for the Go one):
 //!   unknown fields are dropped with a `Warning: 299 - "unknown field \"spec.x\""` header (the
@@ -79,14 +89,16 @@
 //! managedFields it has (kubectl strips them by default), no admission other than
 //! NamespaceLifecycle on create, no deletecollection, no Table/protobuf/CBOR output, requests
 //! without a bearer token are `system:anonymous` but still allowed, pod logs/node proxy answer
-//! 400 (there is no kubelet).
+//! 400 (there is no kubelet); exec commands get no stdin, their output is known before they
+//! start, and SPDY and the pre-v4 WebSocket exec protocols answer 400 naming the fake.
 
 #![allow(dead_code)]
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::HeaderMap;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -145,6 +157,46 @@ impl RecordedRequest {
     }
 }
 
+/// A command run through `pods/exec`: what the handler of [`FakeApi::on_exec`] gets and what
+/// [`FakeApi::execs`] lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecRequest {
+    pub namespace: String,
+    pub pod: String,
+    /// The container it ran in: the `container` parameter, or the pod's only container.
+    pub container: String,
+    /// The `command` parameters, in order.
+    pub command: Vec<String>,
+}
+
+/// What a command run through `pods/exec` does (the default: exit 0, no output).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecReply {
+    pub stdout: String,
+    pub stderr: String,
+    /// 0 is success; a real process exits with 1..=255 (128 + n when killed by signal n).
+    pub exit_code: i32,
+}
+
+impl ExecReply {
+    /// Exit 0 with this output.
+    pub fn ok(stdout: impl Into<String>) -> ExecReply {
+        ExecReply {
+            stdout: stdout.into(),
+            ..ExecReply::default()
+        }
+    }
+
+    /// Exit with `exit_code` and this error output.
+    pub fn fail(exit_code: i32, stderr: impl Into<String>) -> ExecReply {
+        ExecReply {
+            stderr: stderr.into(),
+            exit_code,
+            ..ExecReply::default()
+        }
+    }
+}
+
 /// A running fake API server. Dropping it stops the server.
 pub struct FakeApi {
     addr: SocketAddr,
@@ -175,6 +227,8 @@ impl FakeApi {
             requests: Vec::new(),
             user: DEFAULT_USER.to_string(),
             hooks: Vec::new(),
+            exec_handler: None,
+            execs: Vec::new(),
         };
         let shared = Arc::new(Shared {
             inner: Mutex::new(inner),
@@ -377,9 +431,18 @@ impl FakeApi {
             .count()
     }
 
-    /// Clears the request log.
+    /// Clears the request log and the [`FakeApi::execs`] log.
     pub fn reset_counts(&self) {
-        self.lock().requests.clear();
+        let mut inner = self.lock();
+        inner.requests.clear();
+        inner.execs.clear();
+    }
+
+    /// The commands run through `pods/exec`, in order. Refused requests (403/404/400, a
+    /// container that is not running, a failed WebSocket handshake) ran nothing and are not
+    /// listed; they are in [`FakeApi::requests`] like every request.
+    pub fn execs(&self) -> Vec<ExecRequest> {
+        self.lock().execs.clone()
     }
 
     // ---- store access ----
@@ -459,6 +522,19 @@ impl FakeApi {
             remaining: nth.max(1),
             f: Some(Box::new(f)),
         });
+    }
+
+    /// Scripts what commands run through `pods/exec` do. `f` is called for every command a real
+    /// cluster would start (after authorization, the pod/container/node checks, the kubelet's
+    /// checks and the WebSocket handshake) and before any of its output is sent, with the store,
+    /// which it may change (a command that relabels its pod, say), like [`FakeApi::on_request`]
+    /// hooks. It runs under the server's lock: it must not call this `FakeApi`. A later call
+    /// replaces the handler; without one every command exits 0 with no output.
+    pub fn on_exec(
+        &self,
+        f: impl Fn(&ExecRequest, &mut Store) -> ExecReply + Send + Sync + 'static,
+    ) {
+        self.lock().exec_handler = Some(Arc::new(f));
     }
 }
 
@@ -665,7 +741,7 @@ static RESOURCES: &[ResDef] = &[
     ResDef {
         short_names: &["po"],
         categories: &["all"],
-        subresources: &["log", "status"],
+        subresources: &["exec", "log", "status"],
         status_subresource: true,
         generation: true,
         field_labels: Some(POD_FIELDS),
@@ -1226,6 +1302,8 @@ impl Shared {
 
 type HookFn = Box<dyn FnOnce(&mut Store) + Send>;
 
+type ExecHandler = dyn Fn(&ExecRequest, &mut Store) -> ExecReply + Send + Sync;
+
 struct Hook {
     method: String,
     prefix: String,
@@ -1257,6 +1335,8 @@ struct Inner {
     requests: Vec<RecordedRequest>,
     user: String,
     hooks: Vec<Hook>,
+    exec_handler: Option<Arc<ExecHandler>>,
+    execs: Vec<ExecRequest>,
 }
 
 /// One parsed request.
@@ -1267,6 +1347,9 @@ struct Req {
     headers: HeaderMap,
     body: Vec<u8>,
     user: String,
+    /// A valid WebSocket handshake (GET, `Connection: Upgrade`, `Upgrade: websocket`,
+    /// `Sec-WebSocket-Key`, `Sec-WebSocket-Version: 13`) that the server can take over.
+    websocket: bool,
 }
 
 impl Req {
@@ -1296,6 +1379,8 @@ struct Reply {
     content_type: String,
     body: Vec<u8>,
     headers: Vec<(&'static str, String)>,
+    /// Switch protocols (101) and play this exec session instead of sending `body`.
+    session: Option<ExecSession>,
 }
 
 impl Reply {
@@ -1307,6 +1392,7 @@ impl Reply {
             content_type: "application/json".into(),
             body,
             headers: Vec::new(),
+            session: None,
         }
     }
 
@@ -1316,6 +1402,7 @@ impl Reply {
             content_type: "text/plain; charset=utf-8".into(),
             body: format!("{text}\n").into_bytes(),
             headers: vec![("X-Content-Type-Options", "nosniff".into())],
+            session: None,
         }
     }
 
@@ -1499,7 +1586,15 @@ fn go_value(v: &Value) -> String {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // Only `pods/exec` takes connections over; elsewhere an upgrade request is a plain request.
+    let ws_upgrade = if parts.uri.path().trim_end_matches('/').ends_with("/exec") {
+        WebSocketUpgrade::from_request_parts(&mut parts, &())
+            .await
+            .ok()
+    } else {
+        None
+    };
     let body = axum::body::to_bytes(body, 256 << 20)
         .await
         .map(|b| b.to_vec())
@@ -1539,8 +1634,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         headers: parts.headers.clone(),
         body,
         user,
+        websocket: ws_upgrade.is_some(),
     };
-    let reply = if is_watch(&req) {
+    let mut reply = if is_watch(&req) {
         watch(&shared, &req).await
     } else {
         shared.lock().serve(&req)
@@ -1551,6 +1647,20 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             r.status = reply.code;
         }
         inner.run_hooks(&req.method, &req.path);
+    }
+    if let (Some(session), Some(mut ws)) = (reply.session.take(), ws_upgrade) {
+        ws.set_selected_protocol(HeaderValue::from_static(session.protocol));
+        let mut response = ws.on_upgrade(move |socket| play_exec(socket, session.frames));
+        let headers = response.headers_mut();
+        headers.insert(
+            "Cache-Control",
+            HeaderValue::from_static("no-cache, private"),
+        );
+        headers.insert(
+            "Audit-Id",
+            HeaderValue::from_str(&audit_id(index)).expect("audit id"),
+        );
+        return response;
     }
     let mut builder = Response::builder()
         .status(reply.code)
@@ -1748,6 +1858,14 @@ impl Inner {
         name: Option<&str>,
         sub: Option<&str>,
     ) -> Reply {
+        if let (true, Some(ns), Some(name), Some("exec")) = (
+            group.is_empty() && version == "v1" && plural == "pods",
+            namespace,
+            name,
+            sub,
+        ) {
+            return self.exec(req, ns, name);
+        }
         // The authorization filter runs before anything knows whether the resource exists.
         let verb = rbac_verb(&req.method, name.is_some(), is_watch(req));
         let ns = namespace.unwrap_or("");
@@ -3106,7 +3224,13 @@ impl Inner {
         let allowed = match ra {
             Some(ra) => {
                 let s = |k: &str| ra.get(k).and_then(Value::as_str).unwrap_or("");
-                !self.is_forbidden(s("verb"), s("group"), s("resource"), s("namespace"))
+                // `pods/exec` is authorized as its own resource, as RBAC does (the other
+                // subresources share the rules of their resource in this fake).
+                let resource = match (s("group"), s("resource"), s("subresource")) {
+                    ("", "pods", "exec") => "pods/exec",
+                    (_, resource, _) => resource,
+                };
+                !self.is_forbidden(s("verb"), s("group"), resource, s("namespace"))
             }
             None => true,
         };
@@ -3820,6 +3944,447 @@ fn validate_update(def: &ResDef, old: &Value, new: &Value) -> Vec<FieldError> {
 }
 
 // =====================================================================================
+// pods/exec
+// =====================================================================================
+//
+// A real v1.36 cluster serves `pods/exec` in two ways, and the fake follows both:
+//
+// - WebSocket offering `v5.channel.k8s.io` (kube-rs offers v5 then v4; so does kubectl): the
+//   API server's stream translator (`staging/src/k8s.io/apiserver/pkg/util/proxy/
+//   streamtranslator.go`, `websocket.go`, feature TranslateStreamCloseWebsocketRequests, on by
+//   default since 1.30) takes the WebSocket over itself (101, protocol v5) and only then calls
+//   the kubelet over SPDY. So whatever the kubelet refuses (a container that is not running)
+//   arrives *in-band*, as an `InternalError` Status on channel 3, and a non-zero exit is
+//   re-worded by client-go's v4 error decoder (`client-go/tools/remotecommand/v4.go`):
+//   "command terminated with non-zero exit code: command terminated with exit code N".
+// - Anything else is proxied (`UpgradeAwareHandler`) to the kubelet (`pkg/kubelet/server/
+//   server.go` getExec) and on to the container runtime's streaming server (containerd's
+//   copy of `k8s.io/kubelet/pkg/cri/streaming/remotecommand`, protocol v4): a kubelet refusal is
+//   the kubelet's plain-text answer with its own code (500 `container not found ("c")`), and a
+//   non-zero exit is the runtime's wording (`ServeExec` around containerd's `CodeExitError`):
+//   "command terminated with non-zero exit code: error executing command [a b], exit code N".
+//
+// Before either, as real (`ConnectResource`, `ExecREST.Connect`, `pod.ExecLocation`): the
+// authorization filter with the verb of the method (`get` for the WebSocket GET, `create` for
+// POST) on `pods/exec`; since 1.35 (AuthorizePodWebsocketUpgradeCreatePermission, on by default)
+// a second check for `create` (`pkg/registry/core/pod/rest/authorize.go`), whose 403 is
+// `NewForbidden(pods, name, errors.New(reason))` with the authorizer's reason, which RBAC leaves
+// empty: `pods "x" is forbidden: ` (nothing after the colon); then the pod (404), the container
+// (400 `container c is not valid for pod x`, or the "a container name must be specified" ones),
+// `spec.nodeName` (400 `pod x does not have a host assigned`) and the Node (404). The phase of
+// the pod is not checked by the API server; the kubelet only execs in a *running* container, and
+// the fake takes that from `status.*ContainerStatuses[].state.running`.
+//
+// Frames are binary, first byte the channel (0 stdin, 1 stdout, 2 stderr, 3 status, 4 resize).
+// The server first sends an empty message on the lowest output channel (stdout, else stderr,
+// else status), then the output, then on channel 3 the `metav1.Status` as Go's `json.Marshal`
+// writes it (`{"metadata":{},"status":"Success"}`), then a WebSocket close frame.
+//
+// Fake limitations: the command does not read stdin (frames on channels 0 and 4, and the v5
+// close signal on 255, are read and dropped), its whole output is known before it starts, and
+// stdout is sent before stderr; SPDY (`Upgrade: SPDY/3.1`, what old kubectl POSTs) and the
+// pre-v4 WebSocket protocols (`channel.k8s.io`, `base64.channel.k8s.io`,
+// `v4.base64.channel.k8s.io`, or none) answer 400 with a message naming the fake; the kubelet is
+// never unreachable.
+
+const STREAM_V5: &str = "v5.channel.k8s.io";
+const STREAM_V4: &str = "v4.channel.k8s.io";
+
+/// A `pods/exec` session to play over the upgraded connection.
+struct ExecSession {
+    /// The subprotocol echoed in `Sec-WebSocket-Protocol`.
+    protocol: &'static str,
+    /// Binary messages, channel byte first; the last one is the Status on channel 3.
+    frames: Vec<Vec<u8>>,
+}
+
+/// `PodExecOptions` as the API server decodes them from the query.
+struct ExecOptions {
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    tty: bool,
+    container: String,
+    command: Vec<String>,
+}
+
+impl ExecOptions {
+    fn parse(req: &Req) -> ExecOptions {
+        // `Convert_Slice_string_To_bool`: absent is false, "0" and "false" (any case) are
+        // false, anything else (even an empty value) is true.
+        let flag = |name: &str| {
+            req.param(name)
+                .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
+        };
+        ExecOptions {
+            stdin: flag("stdin"),
+            stdout: flag("stdout"),
+            stderr: flag("stderr"),
+            tty: flag("tty"),
+            container: req.param("container").unwrap_or("").to_string(),
+            command: req
+                .params("command")
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+
+    /// The kubelet drops stderr with a TTY (`remotecommand.NewOptions`): it goes to stdout.
+    fn stderr_stream(&self) -> bool {
+        self.stderr && !self.tty
+    }
+}
+
+/// `Sec-WebSocket-Protocol` as the API server reads it (`Header.Get`: the first header only).
+fn offered_protocols(req: &Req) -> Vec<String> {
+    req.header("sec-websocket-protocol")
+        .map(|v| v.split(',').map(|p| p.trim().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// `httpstream.IsUpgradeRequest`: a `Connection` header naming `upgrade`.
+fn is_upgrade_request(req: &Req) -> bool {
+    req.headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        })
+}
+
+fn container_names(pod: &Value, list: &str) -> Vec<String> {
+    pod.pointer(&format!("/spec/{list}"))
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `validateContainer` of `pkg/registry/core/pod/strategy.go`.
+fn exec_container(pod: &Value, name: &str, container: &str) -> Result<String, Reply> {
+    let containers = container_names(pod, "containers");
+    // podutil.VisitContainers order: init containers, containers, ephemeral containers.
+    let all: Vec<String> = container_names(pod, "initContainers")
+        .into_iter()
+        .chain(containers.iter().cloned())
+        .chain(container_names(pod, "ephemeralContainers"))
+        .collect();
+    if !container.is_empty() {
+        return if all.iter().any(|c| c == container) {
+            Ok(container.to_string())
+        } else {
+            Err(bad_request(&format!(
+                "container {container} is not valid for pod {name}"
+            )))
+        };
+    }
+    match containers.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(bad_request(&format!(
+            "a container name must be specified for pod {name}"
+        ))),
+        _ => Err(bad_request(&format!(
+            "a container name must be specified for pod {name}, choose one of: [{}]",
+            all.join(" ")
+        ))),
+    }
+}
+
+/// Whether the pod status shows the container running (what the kubelet's runtime has).
+fn container_running(pod: &Value, container: &str) -> bool {
+    [
+        "containerStatuses",
+        "initContainerStatuses",
+        "ephemeralContainerStatuses",
+    ]
+    .iter()
+    .filter_map(|list| {
+        pod.pointer(&format!("/status/{list}"))
+            .and_then(Value::as_array)
+    })
+    .flatten()
+    .any(|cs| {
+        cs.get("name").and_then(Value::as_str) == Some(container)
+            && cs.pointer("/state/running").is_some()
+    })
+}
+
+/// What the kubelet answers instead of starting the command (`getExec`: `NewOptions`, then
+/// `GetExec`, whose error `streaming.WriteError` sends as plain text, 500 for a plain error).
+fn kubelet_refusal(pod: &Value, container: &str, opts: &ExecOptions) -> Option<(u16, String)> {
+    if !opts.stdin && !opts.stdout && !opts.stderr_stream() {
+        return Some((
+            400,
+            "you must specify at least 1 of stdin, stdout, stderr".to_string(),
+        ));
+    }
+    if !container_running(pod, container) {
+        return Some((500, format!("container not found ({container:?})")));
+    }
+    None
+}
+
+/// A string as Go's `json.Marshal` writes it (it escapes `<`, `>`, `&`, U+2028 and U+2029).
+fn go_json_string(s: &str) -> String {
+    serde_json::to_string(s)
+        .expect("string")
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
+/// The Status of a command that ran: `{"metadata":{},"status":"Success"}`, or the
+/// NonZeroExitCode failure with `message`.
+fn exit_status(exit_code: i32, message: &str) -> String {
+    if exit_code == 0 {
+        return r#"{"metadata":{},"status":"Success"}"#.to_string();
+    }
+    format!(
+        r#"{{"metadata":{{}},"status":"Failure","message":{},"reason":"NonZeroExitCode","details":{{"causes":[{{"reason":"ExitCode","message":"{exit_code}"}}]}}}}"#,
+        go_json_string(message)
+    )
+}
+
+/// `apierrors.NewInternalError(err)` as JSON.
+fn internal_error_status(err: &str) -> String {
+    format!(
+        r#"{{"metadata":{{}},"status":"Failure","message":{},"reason":"InternalError","details":{{"causes":[{{"message":{}}}]}},"code":500}}"#,
+        go_json_string(&format!("Internal error occurred: {err}")),
+        go_json_string(err)
+    )
+}
+
+fn exec_frames(opts: &ExecOptions, output: Option<&ExecReply>, status: &str) -> Vec<Vec<u8>> {
+    fn push(frames: &mut Vec<Vec<u8>>, channel: u8, data: &[u8]) {
+        // io.Copy's 32 KiB buffer.
+        for chunk in data.chunks(32 * 1024) {
+            let mut frame = Vec::with_capacity(chunk.len() + 1);
+            frame.push(channel);
+            frame.extend_from_slice(chunk);
+            frames.push(frame);
+        }
+    }
+    let first = if opts.stdout {
+        1
+    } else if opts.stderr_stream() {
+        2
+    } else {
+        3
+    };
+    let mut frames = vec![vec![first]];
+    if let Some(out) = output {
+        if opts.tty {
+            // One terminal for both; its line discipline (ONLCR) turns "\n" into "\r\n".
+            if opts.stdout {
+                let text = format!("{}{}", out.stdout, out.stderr).replace('\n', "\r\n");
+                push(&mut frames, 1, text.as_bytes());
+            }
+        } else {
+            if opts.stdout {
+                push(&mut frames, 1, out.stdout.as_bytes());
+            }
+            if opts.stderr_stream() {
+                push(&mut frames, 2, out.stderr.as_bytes());
+            }
+        }
+    }
+    push(&mut frames, 3, status.as_bytes());
+    frames
+}
+
+/// The 101 that switches to the session.
+fn session_reply(protocol: &'static str, frames: Vec<Vec<u8>>) -> Reply {
+    Reply {
+        code: 101,
+        content_type: String::new(),
+        body: Vec::new(),
+        headers: Vec::new(),
+        session: Some(ExecSession { protocol, frames }),
+    }
+}
+
+/// A plain-text answer as Go's `http.ResponseWriter` sends it (no trailing newline).
+fn plain_reply(code: u16, text: &str) -> Reply {
+    Reply {
+        code,
+        content_type: "text/plain; charset=utf-8".into(),
+        body: text.as_bytes().to_vec(),
+        headers: Vec::new(),
+        session: None,
+    }
+}
+
+/// `golang.org/x/net/websocket`'s refusal of an upgrade request that is not a valid handshake.
+fn websocket_handshake_refusal(req: &Req) -> Reply {
+    if req.method != "GET" {
+        plain_reply(405, "bad method")
+    } else if req.header("sec-websocket-key").is_none() {
+        plain_reply(400, "mismatch challenge/response")
+    } else {
+        plain_reply(400, "")
+    }
+}
+
+impl Inner {
+    /// `GET|POST /api/v1/namespaces/{ns}/pods/{name}/exec`.
+    fn exec(&mut self, req: &Req, ns: &str, name: &str) -> Reply {
+        let pods = find_def("", "v1", "pods").expect("pods");
+        let def = &RESOURCES[pods];
+        // The authorization filter: the verb of the method, on the subresource.
+        let verb = rbac_verb(&req.method, true, false);
+        if self.is_forbidden(verb, "", "pods/exec", ns) {
+            return forbidden(&req.user, verb, "", "pods", Some("exec"), ns, Some(name));
+        }
+        if req.method != "GET" && req.method != "POST" {
+            return method_not_allowed();
+        }
+        // ExecREST.Connect: `create` is required whatever the method (since 1.35).
+        if verb != "create" && self.is_forbidden("create", "", "pods/exec", ns) {
+            return Reply::status(
+                403,
+                "Forbidden",
+                &format!("pods \"{name}\" is forbidden: "),
+                Some(details(name, def)),
+            );
+        }
+        let opts = ExecOptions::parse(req);
+        let Some(pod) = self.store.current(pods, &format!("{ns}/{name}")).cloned() else {
+            return not_found(def, name);
+        };
+        let container = match exec_container(&pod, name, &opts.container) {
+            Ok(c) => c,
+            Err(reply) => return reply,
+        };
+        let node = meta_node_name(&pod);
+        if node.is_empty() {
+            return bad_request(&format!("pod {name} does not have a host assigned"));
+        }
+        let nodes = find_def("", "v1", "nodes").expect("nodes");
+        if self.store.current(nodes, &node).is_none() {
+            return not_found(&RESOURCES[nodes], &node);
+        }
+        let websocket_headers = is_upgrade_request(req)
+            && req
+                .header("upgrade")
+                .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+        let offered = offered_protocols(req);
+        let exec = ExecRequest {
+            namespace: ns.to_string(),
+            pod: name.to_string(),
+            container: container.clone(),
+            command: opts.command.clone(),
+        };
+        if websocket_headers && offered.iter().any(|p| p == STREAM_V5) {
+            // The stream translator: upgrade first, then the kubelet over SPDY.
+            if !req.websocket {
+                return websocket_handshake_refusal(req);
+            }
+            if let Some((_, text)) = kubelet_refusal(&pod, &container, &opts) {
+                let status =
+                    internal_error_status(&format!("unable to upgrade connection: {text}"));
+                return session_reply(STREAM_V5, exec_frames(&opts, None, &status));
+            }
+            let out = self.run_exec(exec);
+            let status = exit_status(
+                out.exit_code,
+                &format!(
+                    "command terminated with non-zero exit code: command terminated with exit code {}",
+                    out.exit_code
+                ),
+            );
+            return session_reply(STREAM_V5, exec_frames(&opts, Some(&out), &status));
+        }
+        // The UpgradeAwareHandler, proxying to the kubelet.
+        if !is_upgrade_request(req) {
+            return bad_request("Upgrade request required");
+        }
+        if let Some((code, text)) = kubelet_refusal(&pod, &container, &opts) {
+            return plain_reply(code, &text);
+        }
+        if !websocket_headers {
+            return bad_request(
+                "fake API: only WebSocket exec (v5.channel.k8s.io, v4.channel.k8s.io) is implemented, not SPDY",
+            );
+        }
+        if !req.websocket {
+            return websocket_handshake_refusal(req);
+        }
+        if !offered.iter().any(|p| p == STREAM_V4) {
+            const OTHERS: &[&str] = &[
+                "",
+                "channel.k8s.io",
+                "base64.channel.k8s.io",
+                "v4.base64.channel.k8s.io",
+            ];
+            if offered.is_empty() || offered.iter().any(|p| OTHERS.contains(&p.as_str())) {
+                return bad_request(&format!(
+                    "fake API: exec subprotocols {offered:?} are not implemented, only v5.channel.k8s.io and v4.channel.k8s.io"
+                ));
+            }
+            // x/net/websocket: a failed subprotocol negotiation is a bare 403.
+            return plain_reply(403, "");
+        }
+        let out = self.run_exec(exec);
+        let status = exit_status(
+            out.exit_code,
+            &format!(
+                "command terminated with non-zero exit code: error executing command [{}], exit code {}",
+                opts.command.join(" "),
+                out.exit_code
+            ),
+        );
+        session_reply(STREAM_V4, exec_frames(&opts, Some(&out), &status))
+    }
+
+    /// Runs the command: the test's handler (with the store), logged in `execs`.
+    fn run_exec(&mut self, exec: ExecRequest) -> ExecReply {
+        let out = match self.exec_handler.clone() {
+            Some(handler) => handler(&exec, &mut self.store),
+            None => ExecReply::default(),
+        };
+        self.execs.push(exec);
+        out
+    }
+}
+
+fn meta_node_name(pod: &Value) -> String {
+    pod.pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Plays an exec session, then ends it as the API server does: a close frame, then waiting
+/// (bounded) for the client to close; whatever the client still sends is dropped.
+async fn play_exec(mut socket: WebSocket, frames: Vec<Vec<u8>>) {
+    for frame in frames {
+        if socket.send(Message::Binary(frame.into())).await.is_err() {
+            return;
+        }
+    }
+    let close = CloseFrame {
+        code: close_code::NORMAL,
+        reason: "".into(),
+    };
+    if socket.send(Message::Close(Some(close))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(_)) = socket.recv().await {}
+    })
+    .await;
+}
+
+// =====================================================================================
 // Watch
 // =====================================================================================
 
@@ -3861,6 +4426,7 @@ async fn watch(shared: &Arc<Shared>, req: &Req) -> Reply {
         content_type: "application/json".into(),
         body,
         headers: Vec::new(),
+        session: None,
     }
 }
 
@@ -3950,6 +4516,7 @@ impl Inner {
                     content_type: "application/json".into(),
                     body,
                     headers: Vec::new(),
+                    session: None,
                 });
             }
             rv
@@ -4085,6 +4652,12 @@ fn sub_kind(def: &ResDef, sub: &str) -> (String, String, String, Vec<&'static st
             vec!["get", "patch", "update"],
         ),
         "log" => (String::new(), "v1".into(), "Pod".into(), vec!["get"]),
+        "exec" => (
+            String::new(),
+            "v1".into(),
+            "PodExecOptions".into(),
+            vec!["create", "get"],
+        ),
         "proxy" => (
             String::new(),
             "v1".into(),
