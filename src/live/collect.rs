@@ -36,8 +36,6 @@ enum ListError {
     Unavailable(String),
     /// The server cannot be reached or refuses us: stop, exit 3.
     Fatal(String),
-    /// Some of the kind could be read (objects, pages), with a note on what is missing.
-    Partial(Vec<serde_json::Value>, usize, String),
 }
 
 /// The objects of one kind and the number of pages they took.
@@ -59,7 +57,7 @@ pub async fn collect(
     conn: &Connection,
     opts: &CollectOptions,
 ) -> Result<(Snapshot, Vec<KindStat>), Unreachable> {
-    let mut tasks: JoinSet<(Kind, Listed, Duration)> = JoinSet::new();
+    let mut tasks: JoinSet<(Kind, KindResult, Duration)> = JoinSet::new();
     for kind in Kind::ALL {
         let conn = conn.clone();
         let opts = opts.clone();
@@ -81,7 +79,7 @@ pub async fn collect(
     results.sort_by_key(|r| r.0);
     for (kind, res, elapsed) in results {
         match res {
-            Ok((items, pages)) => {
+            Ok((items, pages, note)) => {
                 let count = items.len();
                 store(&mut snap, kind, items).map_err(|e| Unreachable {
                     message: format!(
@@ -90,24 +88,7 @@ pub async fn collect(
                         kind.name()
                     ),
                 })?;
-                stats.push(KindStat {
-                    kind,
-                    count,
-                    pages,
-                    elapsed,
-                    unavailable: None,
-                });
-            }
-            Err(ListError::Partial(items, pages, note)) => {
-                let count = items.len();
-                store(&mut snap, kind, items).map_err(|e| Unreachable {
-                    message: format!(
-                        "{} answered a {} list ttdoctor cannot read: {e}",
-                        conn.server,
-                        kind.name()
-                    ),
-                })?;
-                snap.notes.push(note);
+                snap.notes.extend(note);
                 stats.push(KindStat {
                     kind,
                     count,
@@ -141,10 +122,13 @@ pub async fn collect(
     Ok((snap, stats))
 }
 
-async fn list_kind(conn: &Connection, kind: Kind, opts: &CollectOptions) -> Listed {
+/// One kind's objects, pages, and a note when only part of it could be read.
+type KindResult = Result<(Vec<serde_json::Value>, usize, Option<String>), ListError>;
+
+async fn list_kind(conn: &Connection, kind: Kind, opts: &CollectOptions) -> KindResult {
     use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
     use k8s_openapi::api::core::v1::{
-        Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
+        Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Service,
     };
     use k8s_openapi::api::discovery::v1::EndpointSlice;
     use k8s_openapi::api::storage::v1::StorageClass;
@@ -157,22 +141,7 @@ async fn list_kind(conn: &Connection, kind: Kind, opts: &CollectOptions) -> List
             paged(conn, kind, ns, Api::<PersistentVolume>::all(c), opts).await
         }
         Kind::Namespace => paged(conn, kind, ns, Api::<Namespace>::all(c), opts).await,
-        Kind::Pod => match paged(conn, kind, None, Api::<Pod>::all(c.clone()), opts).await {
-            // Namespace-scoped RBAC: read the namespace's pods at least; node memory
-            // accounting then misses other namespaces' pods (a note says so).
-            Err(ListError::Unavailable(reason)) if ns.is_some() => {
-                let (items, pages) = paged(conn, kind, ns, scoped::<Pod>(c, ns), opts).await?;
-                Err(ListError::Partial(
-                    items,
-                    pages,
-                    format!(
-                        "{reason}; read namespace {} only: node memory requests do not count other namespaces' pods",
-                        ns.unwrap_or_default()
-                    ),
-                ))
-            }
-            other => other,
-        },
+        Kind::Pod => return list_pods(conn, opts).await,
         Kind::PersistentVolumeClaim => {
             paged(conn, kind, ns, scoped::<PersistentVolumeClaim>(c, ns), opts).await
         }
@@ -184,6 +153,27 @@ async fn list_kind(conn: &Connection, kind: Kind, opts: &CollectOptions) -> List
         Kind::ReplicaSet => paged(conn, kind, ns, scoped::<ReplicaSet>(c, ns), opts).await,
         Kind::Event => paged(conn, kind, ns, scoped::<Event>(c, ns), opts).await,
         Kind::NodeMetrics => node_metrics(conn).await,
+    }
+    .map(|(items, pages)| (items, pages, None))
+}
+
+/// Pods in all namespaces (a node's memory is shared by every pod on it); with only
+/// namespace-scoped RBAC, the namespace's pods and a note that node accounting is partial.
+async fn list_pods(conn: &Connection, opts: &CollectOptions) -> KindResult {
+    use k8s_openapi::api::core::v1::Pod;
+    let c = conn.client.clone();
+    match paged(conn, Kind::Pod, None, Api::<Pod>::all(c.clone()), opts).await {
+        Ok((items, pages)) => Ok((items, pages, None)),
+        Err(ListError::Unavailable(reason)) if opts.namespace.is_some() => {
+            let ns = opts.namespace.as_deref();
+            let (items, pages) = paged(conn, Kind::Pod, ns, scoped::<Pod>(c, ns), opts).await?;
+            let note = format!(
+                "{reason}; read namespace {} only: node memory requests do not count other namespaces' pods",
+                ns.unwrap_or_default()
+            );
+            Ok((items, pages, Some(note)))
+        }
+        Err(e) => Err(e),
     }
 }
 
