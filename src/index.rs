@@ -299,13 +299,24 @@ impl Index {
                 .map(|s| s.addresses.as_ref().map_or(0, Vec::len))
                 .sum();
         }
-        self.slices_by_service
+        // A dual-stack Service has one slice per address family: count each pod once.
+        let ready: HashSet<String> = self
+            .slices_by_service
             .get(&k)
             .into_iter()
             .flatten()
             .flat_map(|&i| self.snap.endpoint_slices[i].endpoints.iter().flatten())
             .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
-            .count()
+            .map(|e| match &e.target_ref {
+                Some(t) => format!(
+                    "{}/{}",
+                    t.kind.as_deref().unwrap_or(""),
+                    t.name.as_deref().unwrap_or("")
+                ),
+                None => e.addresses.join(","),
+            })
+            .collect();
+        ready.len()
     }
 
     /// Events about one object, oldest first.
@@ -319,10 +330,26 @@ impl Index {
         v
     }
 
+    /// Whether the node has the image. containerd lists `repo:tag` and `repo@digest` as
+    /// separate names, so a `repo:tag@digest` reference matches either.
     pub fn node_has_image(&self, node: &str, image: &str) -> bool {
-        self.images_by_node
-            .get(node)
-            .is_some_and(|imgs| imgs.contains(&normalize_image(image)))
+        let Some(imgs) = self.images_by_node.get(node) else {
+            return false;
+        };
+        let full = normalize_image(image);
+        if imgs.contains(&full) {
+            return true;
+        }
+        match full.split_once('@') {
+            Some((named, digest)) => {
+                let repo = named
+                    .rsplit_once(':')
+                    .filter(|(r, _)| !r.ends_with('/') && !r.contains('@'))
+                    .map_or(named, |(r, _)| r);
+                imgs.contains(named) || imgs.contains(&format!("{repo}@{digest}"))
+            }
+            None => false,
+        }
     }
 
     pub fn node_images(&self, node: &str) -> Vec<String> {
@@ -449,7 +476,15 @@ pub fn normalize_image(image: &str) -> String {
     let has_domain =
         repo.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     let mut full = if has_domain {
-        repo.to_string()
+        // Docker Hub's other spellings, and its implicit `library/` for official images.
+        let rest = repo.split_once('/').map_or("", |(_, r)| r);
+        match first {
+            "docker.io" | "index.docker.io" | "registry-1.docker.io" if !rest.contains('/') => {
+                format!("docker.io/library/{rest}")
+            }
+            "index.docker.io" | "registry-1.docker.io" => format!("docker.io/{rest}"),
+            _ => repo.to_string(),
+        }
     } else if repo.contains('/') {
         format!("docker.io/{repo}")
     } else {
@@ -495,6 +530,14 @@ mod tests {
         assert_eq!(
             normalize_image("localhost:5000/x"),
             "localhost:5000/x:latest"
+        );
+        assert_eq!(
+            normalize_image("docker.io/busybox"),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            normalize_image("index.docker.io/codewisdom/x:1"),
+            "docker.io/codewisdom/x:1"
         );
         assert_eq!(
             normalize_image("docker.io/library/nginx@sha256:00"),

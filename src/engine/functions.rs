@@ -124,6 +124,7 @@ pub const NAMES: &[&str] = &[
     "annotation",
     "largest_node",
     "images_listed",
+    "shq",
 ];
 
 fn ns_name(v: &Value) -> (String, String) {
@@ -506,6 +507,13 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
             }
         }
         Ok(cur.clone())
+    });
+    f!("shq", |_w, a| {
+        // shq(s): s quoted for a POSIX shell, for commands built from cluster data.
+        arity("shq", a, 1)?;
+        Ok(string(crate::report::shell_quote(
+            &super::template::display(&a[0]),
+        )))
     });
     f!("images_listed", |w, a| {
         // How many images the kubelet lists in node.status.images (it caps the list).

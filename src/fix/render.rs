@@ -71,7 +71,11 @@ pub fn render(plan: &FixPlan, header: &str) -> String {
         }
         for e in &item.execs {
             writeln!(out, "    exec in {} (container {}):", e.target, e.container).unwrap();
-            let argv: Vec<String> = e.command.iter().map(|a| shell_quote(a)).collect();
+            let argv: Vec<String> = e
+                .command
+                .iter()
+                .map(|a| crate::report::shell_quote(a))
+                .collect();
             let ns = e.target.namespace.as_deref().unwrap_or("default");
             let cmd = format!(
                 "kubectl exec {} -n {ns} -c {} -- {}",
@@ -97,18 +101,4 @@ pub fn render(plan: &FixPlan, header: &str) -> String {
         out.push('\n');
     }
     out
-}
-
-/// Quotes a word for a POSIX shell when it needs it.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+".contains(c))
-    {
-        s.to_string()
-    } else if !s.contains(['"', '$', '`', '\\', '!']) {
-        format!("\"{s}\"")
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }

@@ -45,6 +45,12 @@ pub fn render(report: &Report, header: &str, opts: &HumanOptions) -> String {
             .push(i);
     }
     for ((_, cat), rule_idx) in &categories {
+        let shown = rule_idx.iter().any(|&ri| {
+            opts.verbose || !matches!(report.rules[ri].outcome, RuleOutcome::Skipped(_))
+        });
+        if !shown {
+            continue;
+        }
         writeln!(out, "{}\n{}", cat.bold(), "-".repeat(cat.chars().count())).unwrap();
         for &ri in rule_idx {
             let rule = &report.rules[ri];
