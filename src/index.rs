@@ -446,18 +446,16 @@ pub fn pod_memory(p: &Pod) -> (i128, i128) {
     (one(false), one(true))
 }
 
-fn event_time(e: &k8s_openapi::api::core::v1::Event) -> String {
-    e.last_timestamp
+/// When an event last happened: its series' last observation, else lastTimestamp, else
+/// eventTime (new-style events), else creation. Compared as instants, not strings.
+fn event_time(e: &k8s_openapi::api::core::v1::Event) -> Option<k8s_openapi::jiff::Timestamp> {
+    e.series
         .as_ref()
-        .map(|t| t.0.to_string())
-        .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()))
-        .or_else(|| {
-            e.metadata
-                .creation_timestamp
-                .as_ref()
-                .map(|t| t.0.to_string())
-        })
-        .unwrap_or_default()
+        .and_then(|s| s.last_observed_time.as_ref())
+        .map(|t| t.0)
+        .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
 /// The canonical reference containerd records in `node.status.images`:

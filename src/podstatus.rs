@@ -8,11 +8,10 @@ pub fn status(pod: &Pod) -> String {
     let st = pod.status.as_ref();
     let mut reason = st
         .and_then(|s| s.reason.clone())
+        .filter(|r| !r.is_empty())
         .or_else(|| st.and_then(|s| s.phase.clone()))
         .unwrap_or_else(|| "Unknown".into());
-    if pod.metadata.deletion_timestamp.is_some() {
-        return "Terminating".into();
-    }
+    let phase = st.and_then(|s| s.phase.as_deref()).unwrap_or_default();
     let init_total = pod
         .spec
         .as_ref()
@@ -84,8 +83,17 @@ pub fn status(pod: &Pod) -> String {
                 has_running = true;
             }
         }
+        // At least one container still runs: Running when the pod is Ready, else NotReady.
         if reason == "Completed" && has_running {
-            reason = "Running".into();
+            reason = if is_ready(pod) { "Running" } else { "NotReady" }.into();
+        }
+    }
+    if pod.metadata.deletion_timestamp.is_some() {
+        if st.and_then(|s| s.reason.as_deref()) == Some("NodeLost") {
+            return "Unknown".into();
+        }
+        if !matches!(phase, "Succeeded" | "Failed") {
+            return "Terminating".into();
         }
     }
     reason
@@ -209,6 +217,27 @@ mod tests {
         for (p, want) in cases {
             assert_eq!(status(&p), want);
         }
+        // Deleted but still running: Terminating; deleted after it finished: its phase stays.
+        let mut deleting = pod(json!({"phase": "Running"}), 0);
+        deleting.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-11-27T10:00:00Z".parse().unwrap(),
+            ));
+        assert_eq!(status(&deleting), "Terminating");
+        deleting.status.as_mut().unwrap().phase = Some("Succeeded".into());
+        assert_eq!(status(&deleting), "Succeeded");
+        // One container exited, another still runs, the pod is not Ready: NotReady.
+        let two = serde_json::from_value::<Pod>(json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
+                "containerStatuses": [
+                    {"name": "a", "image": "x", "imageID": "x", "ready": true, "restartCount": 0, "state": {"running": {}}},
+                    {"name": "b", "image": "x", "imageID": "x", "ready": false, "restartCount": 0,
+                     "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}
+        }))
+        .unwrap();
+        assert_eq!(status(&two), "NotReady");
     }
 
     #[test]

@@ -584,3 +584,64 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
         )?)))
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(j: serde_json::Value) -> Value {
+        from_json(&j)
+    }
+
+    #[test]
+    fn tolerations_match_like_the_scheduler() {
+        let taint = v(
+            serde_json::json!({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}),
+        );
+        let pod = |tols: serde_json::Value| v(serde_json::json!({"spec": {"tolerations": tols}}));
+        assert!(!tolerated(&pod(serde_json::json!([])), &taint));
+        assert!(
+            tolerated(&pod(serde_json::json!([{"operator": "Exists"}])), &taint),
+            "empty key + Exists tolerates all"
+        );
+        assert!(tolerated(
+            &pod(
+                serde_json::json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}])
+            ),
+            &taint
+        ));
+        assert!(!tolerated(
+            &pod(
+                serde_json::json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoExecute"}])
+            ),
+            &taint
+        ));
+        assert!(
+            tolerated(
+                &pod(
+                    serde_json::json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}])
+                ),
+                &taint
+            ),
+            "no effect matches every effect"
+        );
+        // Equal (the default operator) compares values; the taint has none.
+        assert!(tolerated(
+            &pod(serde_json::json!([{"key": "node-role.kubernetes.io/control-plane"}])),
+            &taint
+        ));
+        assert!(!tolerated(
+            &pod(
+                serde_json::json!([{"key": "node-role.kubernetes.io/control-plane", "value": "x"}])
+            ),
+            &taint
+        ));
+        // The default not-ready/unreachable tolerations do not tolerate the control-plane taint.
+        assert!(!tolerated(
+            &pod(
+                serde_json::json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}])
+            ),
+            &taint
+        ));
+    }
+}
