@@ -387,26 +387,72 @@ async fn fix(args: FixArgs) -> i32 {
             std::io::stdin().read_line(&mut line).is_ok()
                 && matches!(line.trim(), "y" | "Y" | "yes")
         };
-        let apply_opts = ttdoctor::fix::apply::ApplyOptions {
-            allow_unsafe: args.allow_unsafe,
-            confirm: if args.apply { Some(&mut ask) } else { None },
-        };
         let run = ttdoctor::fix::journal::new_run_id();
-        let applied =
-            match ttdoctor::fix::apply::apply(conn, &mut plan, apply_opts, &journal, &run).await {
+        let mut applied = 0;
+        // A fix can make another possible (an untainted node can now take pods waiting for a
+        // label): re-plan from the verified state and go on, a few rounds at most, never
+        // retrying a change already attempted. A second `fix --auto` then finds nothing.
+        let mut attempted: Vec<String> = Vec::new();
+        let mut done: Vec<ttdoctor::fix::PlanItem> = Vec::new();
+        for round in 0..3 {
+            for item in &plan.items {
+                attempted.push(
+                    serde_json::to_string(&(&item.rule_id, &item.patches, &item.execs))
+                        .unwrap_or_default(),
+                );
+            }
+            let apply_opts = ttdoctor::fix::apply::ApplyOptions {
+                allow_unsafe: args.allow_unsafe,
+                confirm: if args.apply { Some(&mut ask) } else { None },
+            };
+            let n = match ttdoctor::fix::apply::apply(conn, &mut plan, apply_opts, &journal, &run)
+                .await
+            {
                 Ok(n) => n,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return exit::USAGE;
                 }
             };
-        // Verify: read the cluster again and re-run the rules.
-        let after = match collect(conn, &args.cluster, false).await {
-            Ok(s) => evaluate(s),
-            Err(code) => return code,
-        };
-        ttdoctor::fix::apply::verify(&mut plan, &after);
-        code = after.exit_code(ttdoctor::finding::FailOn::Error);
+            applied += n;
+            // Verify: read the cluster again and re-run the rules.
+            let snap = match collect(conn, &args.cluster, false).await {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let after = evaluate(snap.clone());
+            ttdoctor::fix::apply::verify(&mut plan, &after);
+            code = after.exit_code(ttdoctor::finding::FailOn::Error);
+            done.append(&mut plan.items);
+            if n == 0 || round == 2 {
+                // Manual steps and anything left: from the latest state.
+                break;
+            }
+            let mut next = ttdoctor::fix::plan(&after, &snap, &args.only);
+            next.items.retain(|i| {
+                i.status == ttdoctor::fix::ItemStatus::Planned
+                    && !attempted.contains(
+                        &serde_json::to_string(&(&i.rule_id, &i.patches, &i.execs))
+                            .unwrap_or_default(),
+                    )
+            });
+            if next.items.is_empty() {
+                break;
+            }
+            ttdoctor::fix::apply::check_permissions(conn, &mut next).await;
+            plan = next;
+        }
+        // Steps a person would have had to take, made unnecessary by a later round's fix.
+        let fixed: Vec<String> = done
+            .iter()
+            .filter(|i| i.status == ttdoctor::fix::ItemStatus::Verified)
+            .flat_map(|i| i.fingerprints.clone())
+            .collect();
+        done.retain(|i| {
+            i.status != ttdoctor::fix::ItemStatus::Manual
+                || !i.fingerprints.iter().all(|f| fixed.contains(f))
+        });
+        plan.items = done;
         if applied > 0 {
             eprintln!(
                 "applied {applied} change(s); journal {} (undo with `ttdoctor fix --undo`)",

@@ -125,6 +125,7 @@ pub const NAMES: &[&str] = &[
     "largest_node",
     "images_listed",
     "shq",
+    "best_node_for",
 ];
 
 fn ns_name(v: &Value) -> (String, String) {
@@ -507,6 +508,41 @@ pub fn register(ctx: &mut Context<'_>, w: &Arc<World>) {
             }
         }
         Ok(cur.clone())
+    });
+    f!("best_node_for", |w, a| {
+        // The node with the most allocatable memory that could run this pod if its
+        // nodeSelector allowed: Ready, uncordoned, every NoSchedule/NoExecute taint
+        // tolerated, and enough free allocatable memory for its request. null if none.
+        arity("best_node_for", a, 1)?;
+        let pod = &a[0];
+        let need = w.typed_pod(pod).map_or(0, |p| pod_memory(p).0);
+        let best = w
+            .objects(Kind::Node)
+            .iter()
+            .filter(|n| {
+                let m = w.ix.node_memory(&ns_name(n).1);
+                node_ready(n)
+                    && !matches!(
+                        field(n, "spec").and_then(|s| field(s, "unschedulable")),
+                        Some(Value::Bool(true))
+                    )
+                    && taints(n).iter().all(|t| {
+                        !matches!(
+                            str_at(t, &["effect"]).as_deref(),
+                            Some("NoSchedule") | Some("NoExecute")
+                        ) || tolerated(pod, t)
+                    })
+                    && m.allocatable - m.requests >= need
+            })
+            .map(|n| {
+                (
+                    w.ix.node_memory(&ns_name(n).1).allocatable,
+                    std::cmp::Reverse(ns_name(n).1),
+                    n,
+                )
+            })
+            .max_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        Ok(best.map_or(Value::Null, |b| b.2.clone()))
     });
     f!("shq", |_w, a| {
         // shq(s): s quoted for a POSIX shell, for commands built from cluster data.

@@ -198,6 +198,23 @@ pub fn run(rules: &[Rule], ix: Index, opts: &RunOptions) -> Report {
         );
     }
     report.notes.extend(world.ix.snap.notes.iter().cloned());
+    if world.ix.has(Kind::NodeMetrics) {
+        // metrics-server leaves out nodes it could not scrape — often the overloaded one.
+        let unmeasured: Vec<String> = world
+            .ix
+            .snap
+            .nodes
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .filter(|n| world.ix.node_memory(n).usage.is_none())
+            .collect();
+        if !unmeasured.is_empty() {
+            report.notes.push(format!(
+                "no metrics for node(s) {}: their memory is judged by requests and limits only",
+                unmeasured.join(", ")
+            ));
+        }
+    }
     for (kind, n) in &world.ix.snap.ignored_kinds {
         report
             .notes
@@ -438,6 +455,14 @@ fn render_fix(f: &crate::rules::CompiledFix, ctx: &Context, what: &str) -> Resul
             if let Some(item) = item {
                 pctx.add_variable_from_value("item", item);
             }
+            if let Some(w) = &p.when
+                && !truthy(
+                    &exec(w, &pctx).map_err(|e| format!("{what}.patches.when: {e}"))?,
+                    "patches.when",
+                )?
+            {
+                continue;
+            }
             patches.push(render_patch(p, &pctx)?);
         }
     }
@@ -474,8 +499,14 @@ fn render_fix(f: &crate::rules::CompiledFix, ctx: &Context, what: &str) -> Resul
             });
         }
     }
+    // A fix whose changes all turned out conditional-off is steps for a person.
+    let safety = if patches.is_empty() && execs.is_empty() {
+        crate::rules::model::Safety::Manual
+    } else {
+        f.safety
+    };
     Ok(Fix {
-        safety: f.safety,
+        safety,
         summary: f
             .summary
             .render(ctx)

@@ -200,8 +200,26 @@ pub async fn apply(
     run: &str,
 ) -> Result<usize, String> {
     let mut applied = 0;
+    // With --unsafe, a durable fix replaces the plain fix of the same findings.
+    let durable: Vec<String> = if opts.allow_unsafe {
+        plan.items
+            .iter()
+            .filter(|i| i.durable && i.status == ItemStatus::Planned)
+            .flat_map(|i| i.fingerprints.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
     for item in plan.items.iter_mut() {
         if item.status != ItemStatus::Planned {
+            continue;
+        }
+        if !item.durable
+            && !durable.is_empty()
+            && item.fingerprints.iter().all(|f| durable.contains(f))
+        {
+            item.status =
+                ItemStatus::Skipped("superseded by the durable fix of the same finding".into());
             continue;
         }
         if item.safety == Safety::Unsafe && !opts.allow_unsafe {
@@ -323,13 +341,17 @@ async fn run_exec(conn: &Connection, e: &crate::finding::Exec) -> Result<String,
                 .exec(&e.target.name, e.command.clone(), &params)
                 .await
                 .map_err(|err| classify(&err))?;
-            let (mut out, mut err) = (String::new(), String::new());
-            if let Some(mut r) = proc.stdout() {
-                let _ = r.read_to_string(&mut out).await;
-            }
-            if let Some(mut r) = proc.stderr() {
-                let _ = r.read_to_string(&mut err).await;
-            }
+            // Drain both streams at once: the pipes are bounded, so reading one to the end
+            // first can stall the command on the other.
+            let (stdout, stderr) = (proc.stdout(), proc.stderr());
+            let read = |r: Option<tokio::io::ReadHalf<tokio::io::SimplexStream>>| async move {
+                let mut s = String::new();
+                if let Some(mut r) = r {
+                    let _ = r.read_to_string(&mut s).await;
+                }
+                s
+            };
+            let (out, err) = tokio::join!(read(stdout), read(stderr));
             let status = match proc.take_status() {
                 Some(s) => s.await,
                 None => None,
@@ -390,18 +412,6 @@ async fn undo_one(
         .await
         .map_err(|err| chain(&err))?;
     let current = trimmed(serde_json::to_value(current).map_err(|err| err.to_string())?);
-    let (now_rv, fix_rv) = (
-        current.pointer("/metadata/resourceVersion"),
-        e.after.pointer("/metadata/resourceVersion"),
-    );
-    if now_rv != fix_rv {
-        return Err(format!(
-            "refused: {} changed since ttdoctor fixed it (resourceVersion {} → {}); undo by hand if still wanted",
-            e.target,
-            fix_rv.map_or("?".into(), Value::to_string),
-            now_rv.map_or("?".into(), Value::to_string)
-        ));
-    }
     let inverse = inverse_patch(e);
     let body = serde_json::to_value(&inverse).map_err(|err| err.to_string())?;
     let patch = Patch {
@@ -409,12 +419,16 @@ async fn undo_one(
         patch_type: PatchType::Json,
         body: body.clone(),
     };
-    send(&api, conn, &patch, true)
-        .await
-        .map_err(|err| describe(&classify(&err)))?;
-    let after = send(&api, conn, &patch, false)
-        .await
-        .map_err(|err| describe(&classify(&err)))?;
+    let refuse = |err: kube::Error| match &err {
+        // The inverse patch's `test` ops failed: a field the fix set was changed since.
+        kube::Error::Api(s) if s.code == 422 => format!(
+            "refused: {} changed since ttdoctor fixed it (a field the fix set no longer holds the value it set); left alone",
+            e.target
+        ),
+        _ => describe(&classify(&err)),
+    };
+    send(&api, conn, &patch, true).await.map_err(refuse)?;
+    let after = send(&api, conn, &patch, false).await.map_err(refuse)?;
     journal.append(&Entry {
         run: run.to_string(),
         action: "undo".into(),

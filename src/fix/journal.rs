@@ -153,21 +153,33 @@ impl Journal {
     }
 }
 
-/// The JSON patch that restores the fields a fix changed, guarded by `test` ops on the
-/// resourceVersion the fix left (so a later change by anyone makes the undo refuse).
+/// The JSON patch that restores the fields a fix changed, each guarded by a `test` that the
+/// field still holds what the fix left (or, for a field the fix removed, that its parent
+/// does). Other changes to the object since — a kubelet's status update, a controller's
+/// annotation — do not block the undo; a change to a field the fix set does.
 pub fn inverse_patch(e: &Entry) -> json_patch::Patch {
-    let mut ops: Vec<json_patch::PatchOperation> = Vec::new();
-    if let Some(rv) = e.after.pointer("/metadata/resourceVersion") {
-        ops.push(
-            serde_json::from_value(
-                serde_json::json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv}),
-            )
-            .expect("valid op"),
-        );
+    let after = strip(&e.after);
+    let restore =
+        serde_json::to_value(json_patch::diff(&after, &strip(&e.before))).unwrap_or_default();
+    let restore = restore.as_array().cloned().unwrap_or_default();
+    let mut tests: Vec<Value> = Vec::new();
+    for op in &restore {
+        let path = op["path"].as_str().unwrap_or_default();
+        let (at, value) = match after.pointer(path) {
+            Some(v) => (path.to_string(), v.clone()),
+            None => {
+                let parent = path.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+                let v = after.pointer(&parent).cloned().unwrap_or(Value::Null);
+                (parent, v)
+            }
+        };
+        let test = serde_json::json!({"op": "test", "path": at, "value": value});
+        if !tests.contains(&test) {
+            tests.push(test);
+        }
     }
-    let restore = json_patch::diff(&strip(&e.after), &strip(&e.before));
-    ops.extend(restore.0);
-    json_patch::Patch(ops)
+    tests.extend(restore);
+    serde_json::from_value(Value::Array(tests)).unwrap_or(json_patch::Patch(Vec::new()))
 }
 
 /// The object without the fields the server owns, so the diff only restores user fields.
@@ -215,13 +227,13 @@ mod tests {
     }
 
     #[test]
-    fn inverse_restores_labels_under_a_resource_version_test() {
+    fn inverse_restores_labels_under_a_test_of_what_the_fix_set() {
         let p = inverse_patch(&entry("r1", "fix", None));
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(
             v,
             json!([
-            {"op": "test", "path": "/metadata/resourceVersion", "value": "2"},
+            {"op": "test", "path": "/metadata/labels/role", "value": "leader"},
             {"op": "replace", "path": "/metadata/labels/role", "value": "follower"}])
         );
     }

@@ -50,6 +50,9 @@ pub struct PlanItem {
     pub kubectl: Vec<String>,
     /// Manual steps (for manual fixes), or the commands of the rule's fix.
     pub commands: Vec<String>,
+    /// From the rule's `durable_fix`: when it is applied, the plain fix of the same findings
+    /// is not (e.g. no hand-set MySQL leader label while xenon is restarted to elect one).
+    pub durable: bool,
     #[serde(flatten)]
     pub status: ItemStatus,
 }
@@ -64,12 +67,11 @@ pub struct FixPlan {
 pub fn plan(report: &Report, snap: &Snapshot, only: &[String]) -> FixPlan {
     let mut items: Vec<PlanItem> = Vec::new();
     let fixes = report.active().flat_map(|f| {
-        [f.fix.as_ref(), f.durable_fix.as_ref()]
+        [(f.fix.as_ref(), false), (f.durable_fix.as_ref(), true)]
             .into_iter()
-            .flatten()
-            .map(move |x| (f, x))
+            .filter_map(move |(x, durable)| x.map(|x| (f, x, durable)))
     });
-    for (f, fix) in fixes {
+    for (f, fix, durable) in fixes {
         if !f.caused_by.is_empty() {
             continue;
         }
@@ -82,6 +84,9 @@ pub fn plan(report: &Report, snap: &Snapshot, only: &[String]) -> FixPlan {
         }
         let automatic =
             fix.safety != Safety::Manual && (!fix.patches.is_empty() || !fix.execs.is_empty());
+        if automatic && merge_into(&mut items, f, fix) {
+            continue;
+        }
         if automatic
             && let Some(existing) = items
                 .iter_mut()
@@ -122,12 +127,18 @@ pub fn plan(report: &Report, snap: &Snapshot, only: &[String]) -> FixPlan {
             diffs,
             kubectl,
             commands: fix.commands.clone(),
+            durable,
             status: if automatic {
                 ItemStatus::Planned
             } else {
                 ItemStatus::Manual
             },
         });
+    }
+    // Merged items changed their patches: preview them again.
+    for item in items.iter_mut().filter(|i| i.safety != Safety::Manual) {
+        item.diffs = item.patches.iter().map(|p| preview(snap, p)).collect();
+        item.kubectl = item.patches.iter().map(kubectl_command).collect();
     }
     // Safe first, then unsafe, then manual: the order `--auto` works in.
     items.sort_by_key(|i| match i.safety {
@@ -136,6 +147,45 @@ pub fn plan(report: &Report, snap: &Snapshot, only: &[String]) -> FixPlan {
         Safety::Manual => 2,
     });
     FixPlan { items }
+}
+
+/// Folds a one-patch JSON fix into an earlier item of the same rule that patches the same
+/// object (two pods asking for different labels on one node): one patch, one precondition,
+/// instead of a second patch whose precondition the first one breaks.
+fn merge_into(
+    items: &mut [PlanItem],
+    f: &crate::finding::Finding,
+    fix: &crate::finding::Fix,
+) -> bool {
+    let [p] = fix.patches.as_slice() else {
+        return false;
+    };
+    if p.patch_type != PatchType::Json || !fix.execs.is_empty() {
+        return false;
+    }
+    let Some(item) = items.iter_mut().find(|i| {
+        i.rule_id == f.rule_id
+            && i.execs.is_empty()
+            && matches!(i.patches.as_slice(), [q] if q.target == p.target && q.patch_type == PatchType::Json && q != p)
+    }) else {
+        return false;
+    };
+    let (Some(ops), Some(new_ops)) = (item.patches[0].body.as_array().cloned(), p.body.as_array())
+    else {
+        return false;
+    };
+    let mut merged = ops;
+    for op in new_ops {
+        if !merged.contains(op) {
+            merged.push(op.clone());
+        }
+    }
+    item.patches[0].body = Value::Array(merged);
+    item.summary = format!("{}; {}", item.summary, fix.summary);
+    item.fingerprints.push(f.fingerprint.clone());
+    item.objects.push(f.object.clone());
+    item.commands.extend(fix.commands.iter().cloned());
+    true
 }
 
 /// The object a patch targets, from the snapshot.

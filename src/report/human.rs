@@ -257,9 +257,12 @@ fn summary(report: &Report) -> String {
     let mut cells = vec!["total".to_string()];
     cells.extend(total.iter().map(usize::to_string));
     t.add_row(cells);
+    // A root cause: nothing explains it, and it matters (warn or worse) or explains others.
     let roots = report
         .active()
-        .filter(|f| f.caused_by.is_empty() && f.severity >= Severity::Warn)
+        .filter(|f| {
+            f.caused_by.is_empty() && (f.severity >= Severity::Warn || !f.causes.is_empty())
+        })
         .count();
     let suppressed = match report.suppressed() {
         0 => String::new(),

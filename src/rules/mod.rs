@@ -59,6 +59,7 @@ pub struct CompiledExec {
 
 pub struct CompiledPatch {
     pub for_each: Option<Program>,
+    pub when: Option<Program>,
     pub kind: String,
     pub namespace: Option<Template>,
     pub name: Template,
@@ -301,6 +302,11 @@ pub fn compile(file: &str, text: &str) -> Result<Rule, RuleError> {
                             .for_each
                             .as_ref()
                             .map(|e| prog(&format!("{what}.patches.for_each"), e, iv))
+                            .transpose()?,
+                        when: p
+                            .when
+                            .as_ref()
+                            .map(|e| prog(&format!("{what}.patches.when"), e, iv))
                             .transpose()?,
                         kind: p.kind.clone(),
                         namespace: p

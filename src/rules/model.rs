@@ -193,6 +193,9 @@ pub struct PatchSpec {
     /// CEL list: one patch per element, which the other fields see as `item`.
     #[serde(default)]
     pub for_each: Option<Spanned<String>>,
+    /// CEL: make this patch only when true (a fix without patches is manual).
+    #[serde(default)]
+    pub when: Option<Spanned<String>>,
     pub kind: String,
     /// Template; omit for cluster-scoped kinds.
     #[serde(default)]
