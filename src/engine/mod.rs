@@ -234,13 +234,25 @@ fn skip_reason(rule: &Rule, world: &World, opts: &RunOptions) -> Option<String> 
         Target::Kind(k) => Some(k),
         Target::Cluster => None,
     };
-    for kind in own.into_iter().chain(rule.requires.iter().copied()) {
-        if kind == Kind::NodeMetrics && !world.ix.has(kind) {
-            return Some("node metrics unavailable".into());
+    let groups = own
+        .map(|k| vec![k])
+        .into_iter()
+        .chain(rule.requires.iter().cloned());
+    for group in groups {
+        // Readable when any alternative is; otherwise say why the first one is not.
+        if group.iter().any(|&k| world.ix.has(k)) {
+            continue;
         }
-        if let Some(reason) = world.ix.snap.unavailable.get(&kind) {
-            return Some(reason.clone());
-        }
+        return Some(match group.first() {
+            Some(Kind::NodeMetrics) | None => "node metrics unavailable".into(),
+            Some(k) => world
+                .ix
+                .snap
+                .unavailable
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| format!("{k} unavailable")),
+        });
     }
     None
 }

@@ -227,6 +227,14 @@ where
                     )));
                 }
                 Ok(Err(kube::Error::Api(s))) if s.code == 410 => continue 'restart,
+                // The client's own read timeout (same deadline) fired first: say it the same way.
+                Ok(Err(e)) if chain(&e).contains("timed out") => {
+                    return Err(ListError::Fatal(format!(
+                        "no answer to LIST {} within {:?}",
+                        kind.plural(),
+                        conn.timeout
+                    )));
+                }
                 Ok(Err(e)) => return Err(classify(e, kind, &scope)),
                 Ok(Ok(list)) => list,
             };

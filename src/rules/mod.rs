@@ -29,7 +29,8 @@ pub struct Rule {
     pub target: Target,
     pub name_re: Option<Regex>,
     pub filter: Option<Program>,
-    pub requires: Vec<Kind>,
+    /// Kinds the rule reads; each entry lists alternatives (any one readable is enough).
+    pub requires: Vec<Vec<Kind>>,
     pub params: Value,
     pub shared: Vec<(String, Program)>,
     pub lets: Vec<(String, Program)>,
@@ -191,10 +192,19 @@ pub fn compile(file: &str, text: &str) -> Result<Rule, RuleError> {
         ),
         None => None,
     };
+    // Each entry is a kind, or alternatives `A|B` of which one readable kind is enough.
     let requires = spec
         .requires
         .iter()
-        .map(|k| Kind::parse(k).ok_or_else(|| fail(None, format!("requires: unknown kind {k:?}"))))
+        .map(|entry| {
+            entry
+                .split('|')
+                .map(|k| {
+                    Kind::parse(k.trim())
+                        .ok_or_else(|| fail(None, format!("requires: unknown kind {k:?}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut vars: HashSet<String> = ["object", "params", "namespace", "cause"]
         .map(String::from)

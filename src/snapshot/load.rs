@@ -40,6 +40,20 @@ pub fn load_str(text: &str, source_name: &str) -> Result<Snapshot, LoadError> {
     for (d, doc) in docs.into_iter().enumerate() {
         add_document(&mut snap, doc).map_err(|m| err(format!("document {}: {m}", d + 1)))?;
     }
+    // Every cluster has nodes and namespaces: none in the file means they were not asked
+    // for, so rules that need them skip instead of judging an empty cluster.
+    for (kind, empty) in [
+        (super::Kind::Node, snap.nodes.is_empty()),
+        (super::Kind::Namespace, snap.namespaces.is_empty()),
+    ] {
+        if empty {
+            snap.unavailable.entry(kind).or_insert_with(|| {
+                format!(
+                    "no {kind} objects in the snapshot (take it with `kubectl get nodes,storageclasses,…,events -A -o yaml`)"
+                )
+            });
+        }
+    }
     Ok(snap)
 }
 
