@@ -175,8 +175,25 @@ struct RuleChoice<'a> {
     ignore: &'a [String],
 }
 
+/// The rules, config and options of one `check` or `fix`: everything that turns a snapshot
+/// into a report, so polls, fix rounds and verification evaluate alike.
+struct Checker {
+    rules: Vec<Rule>,
+    cfg: Config,
+    opts: RunOptions,
+}
+
+impl Checker {
+    /// Runs the rules and applies the config's suppressions.
+    fn evaluate(&self, snap: Snapshot) -> ttdoctor::finding::Report {
+        let mut report = engine::run(&self.rules, Index::new(snap), &self.opts);
+        report.apply_suppressions(&self.cfg.suppressions, config::today());
+        report
+    }
+}
+
 /// Loads the rule pack, the config and the selection; `Err` is the exit code.
-fn prepare(args: &RuleChoice) -> Result<(Vec<Rule>, Config), i32> {
+fn prepare(args: &RuleChoice, opts: RunOptions) -> Result<Checker, i32> {
     let cfg = match config::locate(args.config) {
         Some(path) => config::load(&path).map_err(|e| {
             eprintln!("error: config {e}");
@@ -209,7 +226,7 @@ fn prepare(args: &RuleChoice) -> Result<(Vec<Rule>, Config), i32> {
         eprintln!("error: --select/--ignore left no rules to run (`ttdoctor rules` lists them)");
         return Err(exit::USAGE);
     }
-    Ok((rules, cfg))
+    Ok(Checker { rules, cfg, opts })
 }
 
 async fn check(args: CheckArgs) -> i32 {
@@ -220,13 +237,13 @@ async fn check(args: CheckArgs) -> i32 {
         select: &args.select,
         ignore: &args.ignore,
     };
-    let (rules, cfg) = match prepare(&choice) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
     let opts = RunOptions {
         namespace: args.cluster.namespace.clone(),
         phase: args.phase.into(),
+    };
+    let checker = match prepare(&choice, opts) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let deadline = args.wait.map(|w| std::time::Instant::now() + w);
     let mut polls = 0;
@@ -246,8 +263,7 @@ async fn check(args: CheckArgs) -> i32 {
             },
         };
         let (nodes, pods) = (snap.nodes.len(), snap.pods.len());
-        let mut report = engine::run(&rules, Index::new(snap), &opts);
-        report.apply_suppressions(&cfg.suppressions, config::today());
+        let report = checker.evaluate(snap);
         let code = report.exit_code(args.fail_on);
         if let Some(deadline) = deadline {
             let now = std::time::Instant::now();
@@ -299,7 +315,7 @@ async fn check(args: CheckArgs) -> i32 {
             }
             Format::Json => machine::to_json(&report, &run),
             Format::Yaml => machine::to_yaml(&report, &run),
-            Format::Sarif => sarif::to_sarif(&report, &rules, &artifact),
+            Format::Sarif => sarif::to_sarif(&report, &checker.rules, &artifact),
             Format::Junit => junit::to_junit(&report, args.fail_on),
         };
         match &args.output_file {
@@ -327,18 +343,13 @@ async fn fix(args: FixArgs) -> i32 {
         select: &[],
         ignore: &[],
     };
-    let (rules, cfg) = match prepare(&choice) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
     let opts = RunOptions {
         namespace: args.cluster.namespace.clone(),
         phase: args.phase.into(),
     };
-    let evaluate = |snap: Snapshot| {
-        let mut report = engine::run(&rules, Index::new(snap), &opts);
-        report.apply_suppressions(&cfg.suppressions, config::today());
-        report
+    let checker = match prepare(&choice, opts) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     // Plan from the snapshot file, or from a fresh read of the live cluster.
     let (snap, source, conn) = match &args.snapshot {
@@ -362,7 +373,7 @@ async fn fix(args: FixArgs) -> i32 {
             (snap, source, Some(conn))
         }
     };
-    let report = evaluate(snap.clone());
+    let report = checker.evaluate(snap.clone());
     let mut plan = ttdoctor::fix::plan(&report, &snap, &args.only);
     if let Some(conn) = &conn {
         ttdoctor::fix::apply::check_permissions(conn, &mut plan).await;
@@ -420,7 +431,7 @@ async fn fix(args: FixArgs) -> i32 {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            let after = evaluate(snap.clone());
+            let after = checker.evaluate(snap.clone());
             ttdoctor::fix::apply::verify(&mut plan, &after);
             code = after.exit_code(ttdoctor::finding::FailOn::Error);
             done.append(&mut plan.items);
