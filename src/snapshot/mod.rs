@@ -71,6 +71,22 @@ impl Snapshot {
         }
     }
 
+    /// Every object in the API's JSON shape, each with `apiVersion` and `kind` (NodeMetrics
+    /// as `metrics.k8s.io/v1beta1` `NodeMetrics`), kinds in [`Kind::ALL`] order.
+    pub fn json_objects(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        for kind in Kind::ALL {
+            for mut v in self.json_of(kind) {
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("apiVersion".into(), kind.api_version().into());
+                    o.insert("kind".into(), kind.name().into());
+                }
+                out.push(v);
+            }
+        }
+        out
+    }
+
     pub fn count(&self, kind: Kind) -> usize {
         match kind {
             Kind::Node => self.nodes.len(),
