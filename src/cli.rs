@@ -1,20 +1,10 @@
-//! Command-line interface.
+//! The command line: arguments, and mirrors of the library's enums that clap can parse (the
+//! library's own types carry no clap derive).
 
-use crate::rules::model::Phase;
 use clap::{Parser, Subcommand, ValueEnum};
+use ttdoctor::finding::FailOn;
+use ttdoctor::model::Phase;
 use std::path::PathBuf;
-
-/// Exit codes, identical for every output format.
-pub mod exit {
-    /// Nothing at or above the failing severity.
-    pub const OK: i32 = 0;
-    /// Findings at or above the failing severity.
-    pub const FINDINGS: i32 = 1;
-    /// Bad usage, bad input (snapshot, kubeconfig), or a broken rule.
-    pub const USAGE: i32 = 2;
-    /// The cluster could not be reached or read.
-    pub const UNREACHABLE: i32 = 3;
-}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -46,12 +36,24 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print a rule's documentation.
+    /// Print a rule's documentation, with its fix shown on one of its test cases.
     Explain {
         /// Rule id, e.g. TT-DB-001.
         id: String,
         #[command(flatten)]
         rules: RulesArgs,
+    },
+    /// List the functions rule expressions can call.
+    Helpers {
+        /// Print the table as Markdown (as in the README).
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Run rule test cases: DIR/*.yaml rules with DIR/tests/<RULE-ID>.yaml cases, or the
+    /// built-in pack's own cases when no DIR is given.
+    TestRules {
+        /// A directory of rules with a tests/ directory of cases.
+        dir: Option<PathBuf>,
     },
 }
 
@@ -81,7 +83,8 @@ pub struct ClusterArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct SnapshotArgs {
-    /// Where to write the snapshot (`-` for stdout).
+    /// Where to write the snapshot (`-` for stdout): `.json` writes JSON (the format for big
+    /// clusters), anything else YAML; `.gz` compresses.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
     #[command(flatten)]
@@ -117,8 +120,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub output_file: Option<PathBuf>,
     /// Exit 1 when a finding is at or above this severity.
-    #[arg(long, value_enum, default_value_t = crate::finding::FailOn::Error)]
-    pub fail_on: crate::finding::FailOn,
+    #[arg(long, value_enum, default_value_t = FailOnArg::Error)]
+    pub fail_on: FailOnArg,
     /// Only these rules: ids, id prefixes (`TT-STO`) or categories (`storage`); repeatable or comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub select: Vec<String>,
@@ -213,6 +216,25 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("duration {s:?} must be positive"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOnArg {
+    Error,
+    Warn,
+    Info,
+    Never,
+}
+
+impl From<FailOnArg> for FailOn {
+    fn from(f: FailOnArg) -> FailOn {
+        match f {
+            FailOnArg::Error => FailOn::Error,
+            FailOnArg::Warn => FailOn::Warn,
+            FailOnArg::Info => FailOn::Info,
+            FailOnArg::Never => FailOn::Never,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -1,15 +1,28 @@
 //! ttdoctor: finds, explains and fixes the failures that stop TrainTicket from deploying on
 //! Kubernetes.
 //!
-//! Data flows one way: collect (file or API) → [`snapshot::Snapshot`] → [`index::Index`] →
-//! [`rules`] evaluated by [`engine`] → [`finding::Finding`]s → [`report`] or a
-//! [`fix`] plan.
+//! Data flows one way, and so do the imports: each module below uses only modules listed
+//! before it (`tests/layers.rs` fails otherwise).
+//!
+//! | layer | modules | what |
+//! | --- | --- | --- |
+//! | vocabulary | [`text`], [`quantity`], [`model`] | leaf helpers and shared words |
+//! | collect | [`snapshot`], [`live`] | the typed store, read from a file or the API |
+//! | index | [`index`] | joins, pod status, memory per node |
+//! | expressions | [`expr`] | CEL, the helper table, templates, load-time checks |
+//! | rules | [`rules`] | rule files and their test cases, compiled |
+//! | findings | [`finding`], [`engine`], [`config`] | rules → findings, causes, suppressions |
+//! | output | [`report`], [`fix`] | reports for people and machines; fix plans, apply, undo |
+//! | application | [`app`] | sources, checking, `--wait`, fix rounds, rule tests |
+//!
+//! The binary (`src/main.rs`, `src/cli.rs`) parses arguments, calls [`app`], renders, and
+//! maps the outcome to an exit code.
 //!
 //! Checking a snapshot from a library:
 //!
 //! ```
 //! use ttdoctor::{engine, index::Index, rules, snapshot};
-//! use ttdoctor::rules::model::{Phase, Severity};
+//! use ttdoctor::model::{Phase, Severity};
 //!
 //! let snap = snapshot::load_str(
 //!     "apiVersion: v1\nkind: List\nitems:\n\
@@ -26,15 +39,17 @@
 //! # Ok::<(), snapshot::LoadError>(())
 //! ```
 
-pub mod cli;
-pub mod config;
-pub mod engine;
-pub mod finding;
-pub mod fix;
-pub mod index;
-pub mod live;
-pub mod podstatus;
+pub mod text;
 pub mod quantity;
-pub mod report;
-pub mod rules;
+pub mod model;
 pub mod snapshot;
+pub mod live;
+pub mod index;
+pub mod expr;
+pub mod rules;
+pub mod finding;
+pub mod engine;
+pub mod config;
+pub mod report;
+pub mod fix;
+pub mod app;

@@ -1,8 +1,8 @@
 //! The fix journal: every change ttdoctor applied, with the object before and after, so that
 //! `fix --undo` can put it back — and refuse when someone changed it since.
 
-use crate::finding::ObjectRef;
-use crate::rules::model::PatchType;
+use crate::model::ObjectRef;
+use crate::model::PatchType;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::io::Write;

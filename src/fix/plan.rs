@@ -1,8 +1,9 @@
 //! Turning findings into a plan: one item per distinct change, with a preview of the fields it
 //! touches and the kubectl command that does the same.
 
-use crate::finding::{ObjectRef, Patch, Report};
-use crate::rules::model::{PatchType, Safety};
+use crate::finding::{Patch, Report, kubectl};
+use crate::model::ObjectRef;
+use crate::model::{PatchType, Safety};
 use crate::snapshot::{Kind, Snapshot};
 use serde::Serialize;
 use serde_json::Value;
@@ -57,6 +58,13 @@ pub struct PlanItem {
     pub status: ItemStatus,
 }
 
+impl PlanItem {
+    /// What identifies a change across fix rounds: the rule and exactly what it writes or runs.
+    pub fn key(&self) -> String {
+        serde_json::to_string(&(&self.rule_id, &self.patches, &self.execs)).unwrap_or_default()
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FixPlan {
     pub items: Vec<PlanItem>,
@@ -99,7 +107,7 @@ pub fn plan(report: &Report, snap: &Snapshot, only: &[String]) -> FixPlan {
         let (diffs, kubectl) = if automatic {
             fix.patches
                 .iter()
-                .map(|p| (preview(snap, p), kubectl_command(p)))
+                .map(|p| (preview(snap, p), kubectl::patch_command(p)))
                 .unzip()
         } else {
             (Vec::new(), Vec::new())
@@ -138,7 +146,7 @@ pub fn plan(report: &Report, snap: &Snapshot, only: &[String]) -> FixPlan {
     // Merged items changed their patches: preview them again.
     for item in items.iter_mut().filter(|i| i.safety != Safety::Manual) {
         item.diffs = item.patches.iter().map(|p| preview(snap, p)).collect();
-        item.kubectl = item.patches.iter().map(kubectl_command).collect();
+        item.kubectl = item.patches.iter().map(kubectl::patch_command).collect();
     }
     // Safe first, then unsafe, then manual: the order `--auto` works in.
     items.sort_by_key(|i| match i.safety {
@@ -191,10 +199,8 @@ fn merge_into(
 /// The object a patch targets, from the snapshot.
 pub fn target_object(snap: &Snapshot, t: &ObjectRef) -> Option<Value> {
     let kind = Kind::parse(&t.kind)?;
-    snap.json_of(kind).into_iter().find(|o| {
-        o["metadata"]["name"].as_str() == Some(t.name.as_str())
-            && o["metadata"]["namespace"].as_str() == t.namespace.as_deref()
-    })
+    let i = snap.find(kind, t.namespace.as_deref(), &t.name)?;
+    Some(snap.json_at(kind, i))
 }
 
 /// Applies a patch to a copy of `obj` the way the API server would.
@@ -270,27 +276,6 @@ fn preview(snap: &Snapshot, p: &Patch) -> Vec<String> {
     }
 }
 
-/// The `kubectl patch` command that makes the same change.
-pub fn kubectl_command(p: &Patch) -> String {
-    let resource = Kind::parse(&p.target.kind)
-        .map_or(p.target.kind.to_lowercase(), |k| k.plural().to_string());
-    let ns = p
-        .target
-        .namespace
-        .as_ref()
-        .map(|n| format!(" -n {n}"))
-        .unwrap_or_default();
-    let ty = match p.patch_type {
-        PatchType::Json => "json",
-        PatchType::Merge => "merge",
-    };
-    let body = p.body.to_string().replace('\'', "'\\''");
-    format!(
-        "kubectl patch {resource} {}{ns} --type={ty} -p '{body}'",
-        p.target.name
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +326,5 @@ mod tests {
             field_diff(&sc, &after),
             vec![r#"metadata.annotations: (absent) → {"x":"true"}"#]
         );
-        assert!(kubectl_command(&p).starts_with("kubectl patch nodes n1 --type=merge -p '{"));
     }
 }

@@ -2,8 +2,9 @@
 
 use super::apply::describe;
 use super::plan::{FixPlan, ItemStatus};
-use crate::report::{fold_command, human::WIDTH, wrap};
-use crate::rules::model::Safety;
+use crate::finding::kubectl;
+use crate::text::{WIDTH, fold_command, wrap};
+use crate::model::Safety;
 use colored::Colorize;
 use std::fmt::Write;
 
@@ -71,18 +72,7 @@ pub fn render(plan: &FixPlan, header: &str) -> String {
         }
         for e in &item.execs {
             writeln!(out, "    exec in {} (container {}):", e.target, e.container).unwrap();
-            let argv: Vec<String> = e
-                .command
-                .iter()
-                .map(|a| crate::report::shell_quote(a))
-                .collect();
-            let ns = e.target.namespace.as_deref().unwrap_or("default");
-            let cmd = format!(
-                "kubectl exec {} -n {ns} -c {} -- {}",
-                e.target.name,
-                e.container,
-                argv.join(" ")
-            );
+            let cmd = kubectl::exec_command(e);
             out.push_str(&fold_command(&cmd, "      ", WIDTH).cyan().to_string());
         }
         if item.safety == Safety::Manual {

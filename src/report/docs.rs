@@ -1,6 +1,8 @@
 //! Rule documentation: `ttdoctor rules` and `ttdoctor explain ID`.
 
-use super::wrap;
+use crate::finding::Finding;
+use crate::live::KindStat;
+use crate::text::{WIDTH, fold_command, wrap};
 use crate::rules::Rule;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::fmt::Write;
@@ -10,7 +12,7 @@ pub fn list(rules: &[Rule]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(super::human::WIDTH as u16);
+        .set_width(WIDTH as u16);
     t.set_header(vec!["id", "severity", "phase", "category", "fix", "title"]);
     for r in rules {
         t.add_row(vec![
@@ -31,8 +33,9 @@ pub fn list(rules: &[Rule]) -> String {
     )
 }
 
-/// One rule in full: what it checks, why, how it is fixed, where it came from.
-pub fn explain(r: &Rule) -> String {
+/// One rule in full: what it checks, why, how it is fixed (shown on one of the rule's test
+/// cases, as a user would see it), where it came from.
+pub fn explain(r: &Rule, example: Option<&Finding>) -> String {
     let s = &r.spec;
     let mut out = String::new();
     writeln!(out, "{} — {}", s.id, s.title).unwrap();
@@ -43,23 +46,19 @@ pub fn explain(r: &Rule) -> String {
     )
     .unwrap();
     writeln!(out, "source: {}\n", r.source).unwrap();
-    out.push_str(&wrap(s.explanation.trim(), "", super::human::WIDTH));
+    out.push_str(&wrap(s.explanation.trim(), "", WIDTH));
     if let Some(f) = &s.fix {
-        writeln!(out, "\nfix ({}): {}", f.safety, f.summary.value.trim()).unwrap();
-        for c in &f.commands {
-            writeln!(out, "  {}", c.value.trim()).unwrap();
-        }
-        if !f.patches.is_empty() {
-            writeln!(
-                out,
-                "  API changes: {}",
-                f.patches
-                    .iter()
-                    .map(|p| format!("{} ({:?} patch)", p.kind, p.patch_type))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-            .unwrap();
+        writeln!(out, "\nfix: {}", f.safety).unwrap();
+        match example.and_then(|e| e.fix.as_ref().map(|fx| (e, fx))) {
+            Some((e, fx)) => {
+                writeln!(out, "  for example, on {}:", e.object).unwrap();
+                out.push_str(&wrap(&e.message, "    ", WIDTH));
+                writeln!(out, "  fix ({}): {}", fx.safety, fx.summary.trim()).unwrap();
+                for c in &fx.commands {
+                    out.push_str(&fold_command(c, "    ", WIDTH));
+                }
+            }
+            None => writeln!(out, "  (no test case of this rule shows it)").unwrap(),
         }
     }
     if !s.caused_by.is_empty() {
@@ -97,5 +96,43 @@ pub fn explain(r: &Rule) -> String {
             writeln!(out, "  {r}").unwrap();
         }
     }
+    out
+}
+
+/// The helper table: for `ttdoctor helpers`, and (as Markdown) the README.
+pub fn helpers(markdown: bool) -> String {
+    let mut out = String::new();
+    if markdown {
+        out.push_str("| helper | returns | what |\n| --- | --- | --- |\n");
+        for h in crate::expr::helpers::HELPERS {
+            writeln!(out, "| `{}` | {} | {} |", h.signature(), h.returns, h.doc).unwrap();
+        }
+        return out;
+    }
+    for h in crate::expr::helpers::HELPERS {
+        writeln!(out, "{} → {}", h.signature(), h.returns).unwrap();
+        out.push_str(&wrap(h.doc, "    ", WIDTH));
+    }
+    out
+}
+
+/// What reading a live cluster took, per kind (`-v`).
+pub fn read_stats(stats: &[KindStat], total: std::time::Duration) -> String {
+    let mut out = String::new();
+    for s in stats {
+        match &s.unavailable {
+            Some(reason) => writeln!(out, "  {:<22} -      {reason}", s.kind.plural()),
+            None => writeln!(
+                out,
+                "  {:<22} {:>5} in {} page(s), {} ms",
+                format!("{} ({})", s.kind.plural(), s.kind.api_version()),
+                s.count,
+                s.pages,
+                s.elapsed.as_millis()
+            ),
+        }
+        .unwrap();
+    }
+    writeln!(out, "  read in {} ms", total.as_millis()).unwrap();
     out
 }

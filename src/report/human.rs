@@ -1,15 +1,16 @@
 //! `linkerd check`-style output: categories, ✓ ‼ × per check, the objects named, the fix on
 //! the next lines, causes before their symptoms, and a summary table.
 
-use super::{category_rank, wrap};
+use super::category_rank;
+use crate::text::wrap;
 use crate::finding::{Finding, Report, RuleOutcome};
-use crate::rules::model::Severity;
+use crate::model::Severity;
 use colored::Colorize;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-pub const WIDTH: usize = 100;
+pub use crate::text::WIDTH;
 
 /// Options that change what is shown.
 #[derive(Clone, Debug, Default)]
@@ -178,7 +179,7 @@ fn render_finding(out: &mut String, report: &Report, i: usize) {
             .to_string(),
         );
         for c in &fix.commands {
-            out.push_str(&super::fold_command(c, "        ", WIDTH).cyan().to_string());
+            out.push_str(&crate::text::fold_command(c, "        ", WIDTH).cyan().to_string());
         }
         if let Some(d) = &f.durable_fix {
             out.push_str(
@@ -191,7 +192,7 @@ fn render_finding(out: &mut String, report: &Report, i: usize) {
                 .to_string(),
             );
             for c in &d.commands {
-                out.push_str(&super::fold_command(c, "        ", WIDTH).cyan().to_string());
+                out.push_str(&crate::text::fold_command(c, "        ", WIDTH).cyan().to_string());
             }
         }
     }

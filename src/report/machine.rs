@@ -2,7 +2,7 @@
 //! `schemas/ttdoctor-report-v1.schema.json`.
 
 use crate::finding::{FailOn, Fix, ObjectRef, Report, RuleOutcome};
-use crate::rules::model::{Phase, Severity};
+use crate::model::{Phase, Severity};
 use serde::Serialize;
 
 pub const API_VERSION: &str = "ttdoctor/v1";
@@ -15,6 +15,9 @@ pub struct RunInfo {
     pub namespace: String,
     pub phase: String,
     pub fail_on: FailOn,
+    /// The exit code the binary gives this report (the summary repeats it).
+    #[serde(skip)]
+    pub exit_code: i32,
 }
 
 #[derive(Serialize)]
@@ -72,7 +75,7 @@ struct FindingOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     durable_fix: Option<&'a Fix>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    suppressed: Option<&'a crate::config::Suppression>,
+    suppressed: Option<&'a crate::finding::Suppression>,
 }
 
 #[derive(Serialize)]
@@ -106,7 +109,7 @@ fn document<'a>(report: &'a Report, run: &'a RunInfo) -> Document<'a> {
             rules_passed: count(|o| *o == RuleOutcome::Passed),
             rules_failed: count(|o| *o == RuleOutcome::Failed),
             rules_skipped: count(|o| matches!(o, RuleOutcome::Skipped(_))),
-            exit_code: report.exit_code(run.fail_on),
+            exit_code: run.exit_code,
         },
         findings: report
             .findings

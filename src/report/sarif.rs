@@ -3,7 +3,7 @@
 
 use crate::finding::Report;
 use crate::rules::Rule;
-use crate::rules::model::Severity;
+use crate::model::Severity;
 use serde_json::{Value, json};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";

@@ -1,9 +1,10 @@
-//! Reading a snapshot file: the output of `kubectl get ... -A -o yaml` (a `v1 List`), optionally
-//! followed by more documents (`NodeMetricsList` from `kubectl get --raw`), or multi-document
-//! YAML of single objects, or the same as JSON.
+//! Reading a snapshot file: the output of `kubectl get ... -A -o yaml|json` (a `v1 List`),
+//! optionally followed by more documents (`NodeMetricsList` from `kubectl get --raw`), or
+//! multi-document YAML of single objects; plain or gzip-compressed.
 
-use super::Snapshot;
+use super::{Kind, Snapshot};
 use serde_json::Value;
+use std::io::Read;
 use std::path::Path;
 
 /// A snapshot that could not be read; the message says where and why.
@@ -14,18 +15,63 @@ pub struct LoadError {
     pub message: String,
 }
 
-/// Reads and parses a snapshot file.
+/// How strict to be.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Manifests (`helm template` output) rather than API output: an object that does not
+    /// decode is skipped with a note instead of failing the load, and nothing is assumed
+    /// about kinds that are absent.
+    pub manifests: bool,
+}
+
+/// Reads and parses a snapshot file (`.gz` or not).
 pub fn load_file(path: &Path) -> Result<Snapshot, LoadError> {
+    load_file_with(path, LoadOptions::default())
+}
+
+pub fn load_file_with(path: &Path, opts: LoadOptions) -> Result<Snapshot, LoadError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
+    let file = std::fs::File::open(path).map_err(|e| LoadError {
         source_name: name.clone(),
         message: format!("cannot read the file: {e}"),
     })?;
-    load_str(&text, &name)
+    load_reader(std::io::BufReader::new(file), &name, opts)
+}
+
+/// Parses a snapshot from any reader; gzip is recognised by its magic bytes.
+pub fn load_reader(
+    mut reader: impl std::io::BufRead,
+    source_name: &str,
+    opts: LoadOptions,
+) -> Result<Snapshot, LoadError> {
+    let err = |message: String| LoadError {
+        source_name: source_name.to_string(),
+        message,
+    };
+    let gzip = reader
+        .fill_buf()
+        .map_err(|e| err(format!("cannot read: {e}")))?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut text = String::new();
+    let read = if gzip {
+        flate2::bufread::MultiGzDecoder::new(reader).read_to_string(&mut text)
+    } else {
+        reader.read_to_string(&mut text)
+    };
+    read.map_err(|e| err(format!("cannot read: {e}")))?;
+    load_str_with(&text, source_name, opts)
 }
 
 /// Parses snapshot text; `source_name` names it in errors.
 pub fn load_str(text: &str, source_name: &str) -> Result<Snapshot, LoadError> {
+    load_str_with(text, source_name, LoadOptions::default())
+}
+
+pub fn load_str_with(
+    text: &str,
+    source_name: &str,
+    opts: LoadOptions,
+) -> Result<Snapshot, LoadError> {
     let err = |message: String| LoadError {
         source_name: source_name.to_string(),
         message,
@@ -36,17 +82,27 @@ pub fn load_str(text: &str, source_name: &str) -> Result<Snapshot, LoadError> {
             "no Kubernetes objects found (expected the output of `kubectl get ... -o yaml`)".into(),
         ));
     }
-    let mut snap = Snapshot::default();
+    let mut loader = Loader {
+        snap: Snapshot::default(),
+        opts,
+    };
     for (d, doc) in docs.into_iter().enumerate() {
-        add_document(&mut snap, doc).map_err(|m| err(format!("document {}: {m}", d + 1)))?;
+        loader
+            .document(doc)
+            .map_err(|m| err(format!("document {}: {m}", d + 1)))?;
     }
-    // Every cluster has nodes and namespaces: none in the file means they were not asked
-    // for, so rules that need them skip instead of judging an empty cluster.
-    for (kind, empty) in [
-        (super::Kind::Node, snap.nodes.is_empty()),
-        (super::Kind::Namespace, snap.namespaces.is_empty()),
-    ] {
-        if empty {
+    let mut snap = loader.snap;
+    if !opts.manifests {
+        mark_missing_cluster_kinds(&mut snap);
+    }
+    Ok(snap)
+}
+
+/// Every cluster has nodes and namespaces: none in the file means they were not asked for,
+/// so rules that need them skip instead of judging an empty cluster.
+fn mark_missing_cluster_kinds(snap: &mut Snapshot) {
+    for kind in [Kind::Node, Kind::Namespace] {
+        if snap.count(kind) == 0 {
             snap.unavailable.entry(kind).or_insert_with(|| {
                 format!(
                     "no {kind} objects in the snapshot (take it with `kubectl get nodes,storageclasses,…,events -A -o yaml`)"
@@ -54,7 +110,6 @@ pub fn load_str(text: &str, source_name: &str) -> Result<Snapshot, LoadError> {
             });
         }
     }
-    Ok(snap)
 }
 
 fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
@@ -81,83 +136,82 @@ fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
         .map_err(|e| format!("invalid YAML: {e}"))
 }
 
-fn add_document(snap: &mut Snapshot, doc: Value) -> Result<(), String> {
-    let Value::Object(mut map) = doc else {
-        return match doc {
-            Value::Null => Ok(()),
-            Value::Array(items) => add_items(snap, items, None),
-            _ => Err("expected a Kubernetes object or List, found a scalar".into()),
-        };
-    };
-    let kind = map
-        .get("kind")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or("object without a `kind` field")?;
-    if kind == super::write::INFO_KIND
-        && map.get("apiVersion").and_then(Value::as_str) == Some(super::write::INFO_API_VERSION)
-    {
-        // What the live collection could not read: keep it unavailable on re-check.
-        for (k, reason) in map
-            .get("unavailable")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-        {
-            let kind =
-                super::Kind::parse(k).ok_or_else(|| format!("{kind}: unknown kind {k:?}"))?;
-            snap.unavailable
-                .insert(kind, reason.as_str().unwrap_or("unavailable").to_string());
-        }
-        for note in map
-            .get("notes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            snap.notes.extend(note.as_str().map(String::from));
-        }
-        return Ok(());
-    }
-    if kind.ends_with("List") {
-        let items = match map.remove("items") {
-            Some(Value::Array(items)) => items,
-            Some(Value::Null) | None => Vec::new(),
-            Some(_) => return Err(format!("{kind}: `items` is not a list")),
-        };
-        let item_kind = (kind != "List").then(|| kind.trim_end_matches("List").to_string());
-        return add_items(snap, items, item_kind.as_deref());
-    }
-    insert(snap, &kind, Value::Object(map))
+struct Loader {
+    snap: Snapshot,
+    opts: LoadOptions,
 }
 
-fn add_items(
-    snap: &mut Snapshot,
-    items: Vec<Value>,
-    item_kind: Option<&str>,
-) -> Result<(), String> {
-    for (i, item) in items.into_iter().enumerate() {
-        let kind = item
+impl Loader {
+    fn document(&mut self, doc: Value) -> Result<(), String> {
+        let Value::Object(mut map) = doc else {
+            return match doc {
+                Value::Null => Ok(()),
+                Value::Array(items) => self.items(items, None),
+                _ => Err("expected a Kubernetes object or List, found a scalar".into()),
+            };
+        };
+        let kind = map
             .get("kind")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .or_else(|| item_kind.map(str::to_string))
-            .ok_or_else(|| format!("item {}: no `kind` field", i + 1))?;
-        insert(snap, &kind, item).map_err(|m| format!("item {}: {m}", i + 1))?;
+            .ok_or("object without a `kind` field")?;
+        if super::write::is_info(&map) {
+            return super::write::read_info(&mut self.snap, &map);
+        }
+        if kind.ends_with("List") && map.contains_key("items") {
+            let items = match map.remove("items") {
+                Some(Value::Array(items)) => items,
+                Some(Value::Null) | None => Vec::new(),
+                Some(_) => return Err(format!("{kind}: `items` is not a list")),
+            };
+            let item_kind = (kind != "List").then(|| kind.trim_end_matches("List").to_string());
+            if let Some(k) = item_kind.as_deref().and_then(|k| Kind::from_type(k, None)) {
+                // A typed list (`NodeMetricsList`) read even when empty.
+                self.snap.read.insert(k);
+            }
+            return self.items(items, item_kind.as_deref());
+        }
+        self.insert(&kind, Value::Object(map))
     }
-    Ok(())
-}
 
-fn insert(snap: &mut Snapshot, kind: &str, value: Value) -> Result<(), String> {
-    let id = describe(kind, &value);
-    snap.insert_json(kind, value)
-        .map_err(|e| format!("{id} is not a valid {kind}: {e}"))
+    fn items(&mut self, items: Vec<Value>, item_kind: Option<&str>) -> Result<(), String> {
+        for (i, item) in items.into_iter().enumerate() {
+            let kind = item
+                .get("kind")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| item_kind.map(str::to_string))
+                .ok_or_else(|| format!("item {}: no `kind` field", i + 1))?;
+            self.insert(&kind, item)
+                .map_err(|m| format!("item {}: {m}", i + 1))?;
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, kind_name: &str, value: Value) -> Result<(), String> {
+        let api_version = value.get("apiVersion").and_then(Value::as_str);
+        let Some(kind) = Kind::from_type(kind_name, api_version) else {
+            self.snap.ignore(kind_name);
+            return Ok(());
+        };
+        let id = describe(kind_name, &value);
+        match self.snap.insert_value(kind, value) {
+            Ok(()) => Ok(()),
+            Err(e) if self.opts.manifests => {
+                self.snap
+                    .notes
+                    .push(format!("skipped {id}: not a valid {kind_name}: {e}"));
+                Ok(())
+            }
+            Err(e) => Err(format!("{id} is not a valid {kind_name}: {e}")),
+        }
+    }
 }
 
 fn describe(kind: &str, v: &Value) -> String {
     let meta = v.get("metadata");
     let field = |f: &str| meta.and_then(|m| m.get(f)).and_then(Value::as_str);
-    match (field("namespace"), field("name")) {
+    match (field("namespace"), field("name").or(field("generateName"))) {
         (Some(ns), Some(n)) => format!("{kind} {ns}/{n}"),
         (None, Some(n)) => format!("{kind} {n}"),
         _ => kind.to_string(),
@@ -187,17 +241,23 @@ metadata:
 {"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},"items":[{"metadata":{"name":"n1"},"timestamp":"2026-11-27T10:00:00Z","window":"20s","usage":{"cpu":"250m","memory":"1Gi"}}]}
 "#;
         let s = load_str(text, "t").unwrap();
-        assert_eq!(s.nodes.len(), 1);
-        assert_eq!(s.node_metrics.as_ref().unwrap().len(), 1);
+        assert_eq!(s.objects.nodes.len(), 1);
+        assert_eq!(s.objects.node_metrics.len(), 1);
+        assert!(s.available(Kind::NodeMetrics));
         assert_eq!(s.ignored_kinds.get("Widget"), Some(&1));
     }
 
     #[test]
-    fn reads_single_object_documents_and_json() {
+    fn reads_single_object_documents_json_and_gzip() {
         let yaml = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: b\n";
-        assert_eq!(load_str(yaml, "t").unwrap().namespaces.len(), 2);
+        assert_eq!(load_str(yaml, "t").unwrap().objects.namespaces.len(), 2);
         let json = r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a"}}]}"#;
-        assert_eq!(load_str(json, "t").unwrap().namespaces.len(), 1);
+        assert_eq!(load_str(json, "t").unwrap().objects.namespaces.len(), 1);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, json.as_bytes()).unwrap();
+        let bytes = gz.finish().unwrap();
+        let s = load_reader(&bytes[..], "t.json.gz", LoadOptions::default()).unwrap();
+        assert_eq!(s.objects.namespaces.len(), 1);
     }
 
     #[test]
@@ -222,5 +282,13 @@ metadata:
         assert!(e.to_string().contains("no Kubernetes objects"), "{e}");
         let e = load_str("hello", "f.yaml").unwrap_err();
         assert!(e.to_string().contains("scalar"), "{e}");
+    }
+
+    #[test]
+    fn manifests_skip_what_does_not_decode_and_accept_old_groups() {
+        let text = "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: old}\nspec: {replicas: 2}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: 7}\n";
+        let s = load_str_with(text, "m.yaml", LoadOptions { manifests: true }).unwrap();
+        assert_eq!(s.objects.deployments.len(), 1);
+        assert!(s.notes[0].contains("skipped Pod bad"), "{:?}", s.notes);
     }
 }

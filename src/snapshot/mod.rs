@@ -1,41 +1,31 @@
-//! A cluster snapshot: every object ttdoctor reads, typed, from one source (a file or the API).
+//! A cluster snapshot: every object ttdoctor reads, decoded once into its k8s-openapi type,
+//! from one source (a file or the API).
 
 mod kinds;
 mod load;
 mod metrics;
 mod write;
 
-pub use kinds::Kind;
-pub use load::{LoadError, load_file, load_str};
-pub use metrics::NodeMetrics;
-pub use write::to_yaml;
-
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{
-    Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
+pub use kinds::{Kind, KindMeta, KindVisitor, Object, Objects};
+pub use load::{
+    LoadError, LoadOptions, load_file, load_file_with, load_reader, load_str, load_str_with,
 };
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::storage::v1::StorageClass;
-use std::collections::BTreeMap;
+pub use metrics::{ContainerMetrics, NodeMetrics, PodMetrics};
+pub use write::{Format, write};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The annotation kubectl apply keeps a whole copy of the object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Everything read from one cluster. Lists are in source order.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
-    pub nodes: Vec<Node>,
-    pub storage_classes: Vec<StorageClass>,
-    pub persistent_volumes: Vec<PersistentVolume>,
-    pub persistent_volume_claims: Vec<PersistentVolumeClaim>,
-    pub namespaces: Vec<Namespace>,
-    pub pods: Vec<Pod>,
-    pub services: Vec<Service>,
-    pub endpoints: Vec<Endpoints>,
-    pub endpoint_slices: Vec<EndpointSlice>,
-    pub stateful_sets: Vec<StatefulSet>,
-    pub deployments: Vec<Deployment>,
-    pub replica_sets: Vec<ReplicaSet>,
-    pub events: Vec<Event>,
-    /// `None` when metrics.k8s.io was not read (no metrics-server, or not in the file).
-    pub node_metrics: Option<Vec<NodeMetrics>>,
+    pub objects: Objects,
+    /// Kinds whose list was read (even when empty). Metrics kinds count as available only
+    /// when read: a snapshot without a NodeMetricsList says nothing about usage.
+    pub read: BTreeSet<Kind>,
     /// Kinds that could not be read, with the reason (e.g. forbidden); rules needing them skip.
     pub unavailable: BTreeMap<Kind, String>,
     /// Objects of kinds ttdoctor does not use, counted by kind.
@@ -45,103 +35,132 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The objects of one kind as JSON, in the API's own shape (with apiVersion and kind).
-    pub fn json_of(&self, kind: Kind) -> Vec<serde_json::Value> {
-        fn all<T: serde::Serialize>(items: &[T]) -> Vec<serde_json::Value> {
-            items
-                .iter()
-                .map(|o| serde_json::to_value(o).expect("k8s objects serialize"))
-                .collect()
-        }
-        match kind {
-            Kind::Node => all(&self.nodes),
-            Kind::StorageClass => all(&self.storage_classes),
-            Kind::PersistentVolume => all(&self.persistent_volumes),
-            Kind::PersistentVolumeClaim => all(&self.persistent_volume_claims),
-            Kind::Namespace => all(&self.namespaces),
-            Kind::Pod => all(&self.pods),
-            Kind::Service => all(&self.services),
-            Kind::Endpoints => all(&self.endpoints),
-            Kind::EndpointSlice => all(&self.endpoint_slices),
-            Kind::StatefulSet => all(&self.stateful_sets),
-            Kind::Deployment => all(&self.deployments),
-            Kind::ReplicaSet => all(&self.replica_sets),
-            Kind::Event => all(&self.events),
-            Kind::NodeMetrics => all(self.node_metrics.as_deref().unwrap_or_default()),
-        }
+    pub fn list<T: Object>(&self) -> &[T] {
+        T::all(&self.objects)
     }
 
-    /// Every object in the API's JSON shape, each with `apiVersion` and `kind` (NodeMetrics
-    /// as `metrics.k8s.io/v1beta1` `NodeMetrics`), kinds in [`Kind::ALL`] order.
-    pub fn json_objects(&self) -> Vec<serde_json::Value> {
-        let mut out = Vec::new();
-        for kind in Kind::ALL {
-            for mut v in self.json_of(kind) {
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("apiVersion".into(), kind.api_version().into());
-                    o.insert("kind".into(), kind.name().into());
-                }
-                out.push(v);
+    /// Adds one typed object, without what no check reads (managedFields, the last-applied
+    /// copy), which is most of an object's size.
+    pub fn push<T: Object>(&mut self, mut obj: T) {
+        let meta = obj.metadata_mut();
+        meta.managed_fields = None;
+        if let Some(a) = meta.annotations.as_mut() {
+            a.remove(LAST_APPLIED);
+        }
+        self.read.insert(T::kind());
+        T::all_mut(&mut self.objects).push(obj);
+    }
+
+    /// Adds one object given as JSON.
+    pub fn insert_value(&mut self, kind: Kind, value: serde_json::Value) -> Result<(), String> {
+        struct Insert<'a>(&'a mut Snapshot, serde_json::Value);
+        impl KindVisitor for Insert<'_> {
+            type Output = Result<(), String>;
+            fn visit<T: Object>(self) -> Self::Output {
+                let obj: T = serde_json::from_value(self.1).map_err(|e| e.to_string())?;
+                self.0.push(obj);
+                Ok(())
             }
         }
-        out
+        kind.visit(Insert(self, value))
+    }
+
+    /// The metadata of every object of a kind, in store order.
+    pub fn metas(&self, kind: Kind) -> Box<dyn Iterator<Item = &ObjectMeta> + '_> {
+        struct Metas<'a>(&'a Snapshot);
+        impl<'a> KindVisitor for Metas<'a> {
+            type Output = Box<dyn Iterator<Item = &'a ObjectMeta> + 'a>;
+            fn visit<T: Object>(self) -> Self::Output {
+                Box::new(self.0.list::<T>().iter().map(|o| o.metadata()))
+            }
+        }
+        kind.visit(Metas(self))
+    }
+
+    /// Moves every object of `other` into this snapshot.
+    pub fn absorb(&mut self, mut other: Snapshot) {
+        struct Move<'a>(&'a mut Snapshot, &'a mut Snapshot);
+        impl KindVisitor for Move<'_> {
+            type Output = ();
+            fn visit<T: Object>(self) {
+                T::all_mut(&mut self.0.objects).append(T::all_mut(&mut self.1.objects));
+            }
+        }
+        for &kind in Kind::ALL {
+            kind.visit(Move(self, &mut other));
+        }
+        self.read.append(&mut other.read);
+    }
+
+    /// The position of the object of `kind` named `name` in `ns` (`None` for cluster-scoped).
+    pub fn find(&self, kind: Kind, ns: Option<&str>, name: &str) -> Option<usize> {
+        self.metas(kind)
+            .position(|m| m.name.as_deref() == Some(name) && m.namespace.as_deref() == ns)
+    }
+
+    /// One object as JSON, in the API's own shape.
+    pub fn json_at(&self, kind: Kind, index: usize) -> serde_json::Value {
+        struct Json<'a>(&'a Snapshot, usize);
+        impl KindVisitor for Json<'_> {
+            type Output = serde_json::Value;
+            fn visit<T: Object>(self) -> Self::Output {
+                with_type::<T>(serde_json::to_value(&self.0.list::<T>()[self.1]))
+            }
+        }
+        kind.visit(Json(self, index))
+    }
+
+    /// Counts an object of a kind ttdoctor does not read.
+    pub fn ignore(&mut self, kind: &str) {
+        *self.ignored_kinds.entry(kind.to_string()).or_default() += 1;
+    }
+
+    /// The objects of one kind as JSON, in the API's own shape (with apiVersion and kind).
+    pub fn json_of(&self, kind: Kind) -> Vec<serde_json::Value> {
+        (0..self.count(kind)).map(|i| self.json_at(kind, i)).collect()
+    }
+
+    /// Every object in the API's JSON shape, each with `apiVersion` and `kind`, kinds in
+    /// [`Kind::ALL`] order.
+    pub fn json_objects(&self) -> Vec<serde_json::Value> {
+        Kind::ALL.iter().flat_map(|&k| self.json_of(k)).collect()
     }
 
     pub fn count(&self, kind: Kind) -> usize {
-        match kind {
-            Kind::Node => self.nodes.len(),
-            Kind::StorageClass => self.storage_classes.len(),
-            Kind::PersistentVolume => self.persistent_volumes.len(),
-            Kind::PersistentVolumeClaim => self.persistent_volume_claims.len(),
-            Kind::Namespace => self.namespaces.len(),
-            Kind::Pod => self.pods.len(),
-            Kind::Service => self.services.len(),
-            Kind::Endpoints => self.endpoints.len(),
-            Kind::EndpointSlice => self.endpoint_slices.len(),
-            Kind::StatefulSet => self.stateful_sets.len(),
-            Kind::Deployment => self.deployments.len(),
-            Kind::ReplicaSet => self.replica_sets.len(),
-            Kind::Event => self.events.len(),
-            Kind::NodeMetrics => self.node_metrics.as_ref().map_or(0, Vec::len),
+        struct Count<'a>(&'a Snapshot);
+        impl KindVisitor for Count<'_> {
+            type Output = usize;
+            fn visit<T: Object>(self) -> usize {
+                self.0.list::<T>().len()
+            }
         }
+        kind.visit(Count(self))
     }
 
     /// Kinds this snapshot can answer for (read successfully, even if empty).
     pub fn available(&self, kind: Kind) -> bool {
-        if kind == Kind::NodeMetrics {
-            return self.node_metrics.is_some();
+        if kind.meta().optional {
+            return self.read.contains(&kind) && !self.unavailable.contains_key(&kind);
         }
         !self.unavailable.contains_key(&kind)
     }
 
-    /// Adds one object given as JSON. Unknown kinds are counted, not rejected.
-    pub fn insert_json(&mut self, kind: &str, value: serde_json::Value) -> Result<(), String> {
-        fn push<T: serde::de::DeserializeOwned>(
-            v: &mut Vec<T>,
-            value: serde_json::Value,
-        ) -> Result<(), String> {
-            v.push(serde_json::from_value(value).map_err(|e| e.to_string())?);
-            Ok(())
-        }
-        match Kind::ALL.iter().find(|k| k.name() == kind) {
-            Some(Kind::Node) => push(&mut self.nodes, value),
-            Some(Kind::StorageClass) => push(&mut self.storage_classes, value),
-            Some(Kind::PersistentVolume) => push(&mut self.persistent_volumes, value),
-            Some(Kind::PersistentVolumeClaim) => push(&mut self.persistent_volume_claims, value),
-            Some(Kind::Namespace) => push(&mut self.namespaces, value),
-            Some(Kind::Pod) => push(&mut self.pods, value),
-            Some(Kind::Service) => push(&mut self.services, value),
-            Some(Kind::Endpoints) => push(&mut self.endpoints, value),
-            Some(Kind::EndpointSlice) => push(&mut self.endpoint_slices, value),
-            Some(Kind::StatefulSet) => push(&mut self.stateful_sets, value),
-            Some(Kind::Deployment) => push(&mut self.deployments, value),
-            Some(Kind::ReplicaSet) => push(&mut self.replica_sets, value),
-            Some(Kind::Event) => push(&mut self.events, value),
-            Some(Kind::NodeMetrics) => push(self.node_metrics.get_or_insert_default(), value),
-            None => {
-                *self.ignored_kinds.entry(kind.to_string()).or_default() += 1;
-                Ok(())
-            }
-        }
+    /// Objects in total.
+    pub fn len(&self) -> usize {
+        Kind::ALL.iter().map(|&k| self.count(k)).sum()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An object's JSON with its `apiVersion` and `kind` (types outside k8s-openapi omit them).
+fn with_type<T: Object>(v: serde_json::Result<serde_json::Value>) -> serde_json::Value {
+    let mut v = v.expect("k8s objects serialize");
+    if let Some(m) = v.as_object_mut() {
+        m.insert("apiVersion".into(), T::API_VERSION.into());
+        m.insert("kind".into(), <T as k8s_openapi::Resource>::KIND.into());
+    }
+    v
 }

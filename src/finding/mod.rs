@@ -1,26 +1,10 @@
 //! What a check produces: findings about named objects, each with its fix, linked cause → symptom.
 
-use crate::rules::model::{PatchType, Phase, Safety, Severity};
-use serde::Serialize;
-use std::fmt;
+pub mod kubectl;
 
-/// The object a finding is about. `kind: Cluster` for cluster-wide findings.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
-pub struct ObjectRef {
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl fmt::Display for ObjectRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
-            None => write!(f, "{} {}", self.kind, self.name),
-        }
-    }
-}
+pub use crate::model::ObjectRef;
+use crate::model::{PatchType, Phase, Safety, Severity};
+use serde::{Deserialize, Serialize};
 
 /// A fix rendered for one finding.
 #[derive(Clone, Debug, Serialize)]
@@ -79,7 +63,7 @@ pub struct Finding {
     pub fingerprint: String,
     /// Set when a `.ttdoctor.yaml` suppression accepts this finding.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub suppressed: Option<crate::config::Suppression>,
+    pub suppressed: Option<Suppression>,
 }
 
 /// Stable, short identity of a (rule, object) pair: FNV-1a 64 in hex.
@@ -129,10 +113,24 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Rule expressions that failed to evaluate (a defect in a rule).
     pub errors: Vec<String>,
+    /// Time per stage and per rule, for profiling (`TTDOCTOR_PROFILE=1`).
+    #[serde(skip)]
+    pub timings: Vec<(String, std::time::Duration)>,
+}
+
+/// The outcome of a check, which the binary maps to its exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing at or above the failing severity.
+    Passed,
+    /// A finding at or above the failing severity.
+    Failed,
+    /// A rule failed to evaluate: the result cannot be trusted.
+    RuleErrors,
 }
 
 /// The severity at which a run fails (`--fail-on`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailOn {
     #[default]
@@ -176,21 +174,21 @@ impl Report {
         self.findings.len() - self.active().count()
     }
 
-    /// The documented exit code, the same for every output format: 2 when a rule failed to
-    /// evaluate, 1 when an unsuppressed finding is at or above `fail_on`, else 0.
-    pub fn exit_code(&self, fail_on: FailOn) -> i32 {
+    /// How the run went, the same for every output format: rule errors first (a broken
+    /// rule makes the result untrustworthy), then findings at or above `fail_on`.
+    pub fn verdict(&self, fail_on: FailOn) -> Verdict {
         if !self.errors.is_empty() {
-            crate::cli::exit::USAGE
+            Verdict::RuleErrors
         } else if self.active().any(|f| fail_on.fails(f.severity)) {
-            crate::cli::exit::FINDINGS
+            Verdict::Failed
         } else {
-            crate::cli::exit::OK
+            Verdict::Passed
         }
     }
 
     /// Marks findings accepted by `suppressions`; expired ones stop suppressing and leave
     /// a note.
-    pub fn apply_suppressions(&mut self, suppressions: &[crate::config::Suppression], today: i64) {
+    pub fn apply_suppressions(&mut self, suppressions: &[Suppression], today: i64) {
         for s in suppressions {
             if s.expired(today) {
                 let n = self.findings.iter().filter(|f| s.matches(f)).count();
@@ -210,3 +208,59 @@ impl Report {
         }
     }
 }
+
+/// One accepted exception.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Suppression {
+    /// A rule id or prefix (`TT-MEM-003`, `TT-MEM`).
+    pub rule: String,
+    /// Which objects; omitted fields match anything, `name` may use `*` globs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectMatch>,
+    /// Why this is acceptable. Mandatory.
+    #[serde(default)]
+    pub reason: String,
+    /// `YYYY-MM-DD`: the last day the suppression applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectMatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Suppression {
+    pub fn matches(&self, f: &Finding) -> bool {
+        f.rule_id.starts_with(&self.rule)
+            && self.object.as_ref().is_none_or(|o| o.matches(&f.object))
+    }
+
+    pub fn expired(&self, today: i64) -> bool {
+        self.expires
+            .as_deref()
+            .and_then(crate::text::parse_date)
+            .is_some_and(|d| d < today)
+    }
+}
+
+impl ObjectMatch {
+    fn matches(&self, o: &ObjectRef) -> bool {
+        self.kind
+            .as_ref()
+            .is_none_or(|k| k.eq_ignore_ascii_case(&o.kind))
+            && self
+                .namespace
+                .as_ref()
+                .is_none_or(|n| Some(n) == o.namespace.as_ref())
+            && self.name.as_ref().is_none_or(|n| crate::text::glob(n, &o.name))
+    }
+}
+

@@ -1,77 +1,10 @@
 //! The schema of a rule file. Rules are data: everything a check needs to find, explain and
 //! fix one problem lives in one YAML file under `rules/`.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+pub use crate::model::{PatchType, Phase, Safety, Severity};
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
-use std::fmt;
-
-/// How bad a finding is. Ordered: `Info < Warn < Error`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warn,
-    Error,
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::Info => "info",
-            Severity::Warn => "warn",
-            Severity::Error => "error",
-        })
-    }
-}
-
-/// When a rule is meaningful: before TrainTicket is deployed, after, or both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    Pre,
-    Post,
-    Both,
-}
-
-impl Phase {
-    /// Whether a rule of this phase runs when the user asked for `selected`.
-    pub fn runs_in(self, selected: Phase) -> bool {
-        self == Phase::Both || selected == Phase::Both || self == selected
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Phase::Pre => "pre",
-            Phase::Post => "post",
-            Phase::Both => "both",
-        })
-    }
-}
-
-/// Whether `ttdoctor fix --auto` may apply a fix on its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Safety {
-    /// Metadata-only and reversible (labels, annotations, taints).
-    Safe,
-    /// Restarts or changes workloads or data; needs `--unsafe`.
-    Unsafe,
-    /// Steps a person runs; never applied by ttdoctor.
-    Manual,
-}
-
-impl fmt::Display for Safety {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Safety::Safe => "safe",
-            Safety::Unsafe => "unsafe",
-            Safety::Manual => "manual",
-        })
-    }
-}
 
 /// One rule file.
 #[derive(Debug, Deserialize)]
@@ -157,9 +90,11 @@ pub struct FixSpec {
     pub safety: Safety,
     /// Template: one line saying what the fix does.
     pub summary: Spanned<String>,
-    /// Templates: exact commands; a rendered command with newlines becomes several.
+    /// Templates: what a person runs when the fix makes no API change (a manual fix, or one
+    /// whose patches are all conditioned off). A rendered step with newlines becomes several.
+    /// The commands of patches and execs are derived from them, never written.
     #[serde(default)]
-    pub commands: Vec<Spanned<String>>,
+    pub steps: Vec<Spanned<String>>,
     /// API changes that carry out the fix (what `ttdoctor fix` applies).
     #[serde(default)]
     pub patches: Vec<PatchSpec>,
@@ -206,13 +141,6 @@ pub struct PatchSpec {
     pub patch_type: PatchType,
     /// CEL producing the patch body (a list of JSON-patch operations, or a merge-patch map).
     pub body: Spanned<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PatchType {
-    Json,
-    Merge,
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,7 +26,7 @@ impl Template {
             let end = closing_brace(body).ok_or_else(|| format!("unclosed `${{` in {src:?}"))?;
             let expr = body[..end].trim();
             let program = Program::compile(expr)
-                .map_err(|e| format!("in `${{{expr}}}`: {}", super::first_line(&e.to_string())))?;
+                .map_err(|e| format!("in `${{{expr}}}`: {}", crate::text::first_line(&e.to_string())))?;
             parts.push(Part::Expr(expr.to_string(), program));
             rest = &body[end + 1..];
         }

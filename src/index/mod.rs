@@ -2,6 +2,13 @@
 //! (pods by node / namespace / label / owner, services → pods and endpoints, images per node,
 //! events per object, memory per node).
 
+pub mod images;
+pub mod podstatus;
+pub mod resources;
+
+pub use images::normalize_image;
+pub use resources::pod_memory;
+
 use crate::quantity::Quantity;
 use crate::snapshot::{Kind, Snapshot};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
@@ -68,7 +75,7 @@ impl Index {
     }
 
     fn build(&mut self) {
-        let s = &self.snap;
+        let s = &self.snap.objects;
         for (i, n) in s.nodes.iter().enumerate() {
             let name = n.metadata.name.clone().unwrap_or_default();
             let images = n
@@ -99,7 +106,7 @@ impl Index {
             );
             self.node_by_name.insert(name, i);
         }
-        for m in s.node_metrics.iter().flatten() {
+        for m in &s.node_metrics {
             let name = m.metadata.name.clone().unwrap_or_default();
             let usage = m
                 .usage
@@ -222,19 +229,19 @@ impl Index {
     }
 
     pub fn node(&self, name: &str) -> Option<&Node> {
-        self.node_by_name.get(name).map(|&i| &self.snap.nodes[i])
+        self.node_by_name.get(name).map(|&i| &self.snap.objects.nodes[i])
     }
 
     pub fn pod(&self, ns: &str, name: &str) -> Option<&Pod> {
         self.pod_by_key
             .get(&(ns.to_string(), name.to_string()))
-            .map(|&i| &self.snap.pods[i])
+            .map(|&i| &self.snap.objects.pods[i])
     }
 
     pub fn service(&self, ns: &str, name: &str) -> Option<&Service> {
         self.service_by_key
             .get(&(ns.to_string(), name.to_string()))
-            .map(|&i| &self.snap.services[i])
+            .map(|&i| &self.snap.objects.services[i])
     }
 
     pub fn pods_on_node(&self, node: &str) -> Vec<usize> {
@@ -292,7 +299,7 @@ impl Index {
     pub fn ready_endpoints(&self, ns: &str, name: &str) -> usize {
         let k = (ns.to_string(), name.to_string());
         if let Some(&i) = self.endpoints_by_key.get(&k) {
-            return self.snap.endpoints[i]
+            return self.snap.objects.endpoints[i]
                 .subsets
                 .iter()
                 .flatten()
@@ -305,7 +312,7 @@ impl Index {
             .get(&k)
             .into_iter()
             .flatten()
-            .flat_map(|&i| self.snap.endpoint_slices[i].endpoints.iter().flatten())
+            .flat_map(|&i| self.snap.objects.endpoint_slices[i].endpoints.iter().flatten())
             .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
             .map(|e| match &e.target_ref {
                 Some(t) => format!(
@@ -326,7 +333,7 @@ impl Index {
             .get(&(kind.to_string(), ns.to_string(), name.to_string()))
             .cloned()
             .unwrap_or_default();
-        v.sort_by_key(|&i| event_time(&self.snap.events[i]));
+        v.sort_by_key(|&i| event_time(&self.snap.objects.events[i]));
         v
     }
 
@@ -407,91 +414,6 @@ pub fn is_active(p: &Pod) -> bool {
     )
 }
 
-/// A pod's effective memory (requests, limits) in bytes, as the scheduler counts them
-/// (component-helpers `PodRequests`): pod-level `spec.resources` when set; else the larger of
-/// (regular containers + restartable "sidecar" init containers) and, for each init container,
-/// itself plus the sidecars started before it; plus the runtime-class overhead.
-pub fn pod_memory(p: &Pod) -> (i128, i128) {
-    use k8s_openapi::api::core::v1::ResourceRequirements;
-    let Some(spec) = p.spec.as_ref() else {
-        return (0, 0);
-    };
-    let mem = |r: Option<&ResourceRequirements>, limits: bool| -> Option<i128> {
-        let map = if limits {
-            r.and_then(|r| r.limits.as_ref())
-        } else {
-            // A limit without a request defaults the request to the limit.
-            r.and_then(|r| r.requests.as_ref().filter(|m| m.contains_key("memory")))
-                .or_else(|| r.and_then(|r| r.limits.as_ref()))
-        };
-        map.and_then(|m| m.get("memory"))
-            .and_then(|q| Quantity::parse(&q.0).ok())
-            .map(Quantity::ceil_units)
-    };
-    let overhead = spec
-        .overhead
-        .as_ref()
-        .and_then(|o| o.get("memory"))
-        .and_then(|q| Quantity::parse(&q.0).ok())
-        .map_or(0, Quantity::ceil_units);
-    let one = |limits: bool| {
-        if let Some(pod_level) = mem(spec.resources.as_ref(), limits) {
-            return pod_level + overhead;
-        }
-        let get = |c: &k8s_openapi::api::core::v1::Container| {
-            mem(c.resources.as_ref(), limits).unwrap_or(0)
-        };
-        let regular: i128 = spec.containers.iter().map(get).sum();
-        let (mut sidecars, mut init_peak) = (0i128, 0i128);
-        for c in spec.init_containers.iter().flatten() {
-            if c.restart_policy.as_deref() == Some("Always") {
-                sidecars += get(c);
-                init_peak = init_peak.max(sidecars);
-            } else {
-                init_peak = init_peak.max(get(c) + sidecars);
-            }
-        }
-        (regular + sidecars).max(init_peak) + overhead
-    };
-    (one(false), one(true))
-}
-
-#[cfg(test)]
-mod memory_tests {
-    use super::pod_memory;
-
-    #[test]
-    fn memory_is_counted_like_the_scheduler() {
-        let pod = |spec: serde_json::Value| {
-            serde_json::from_value(serde_json::json!({"metadata": {"name": "p"}, "spec": spec}))
-                .unwrap()
-        };
-        let c = |name: &str, req: &str| serde_json::json!({"name": name, "resources": {"requests": {"memory": req}, "limits": {"memory": req}}});
-        // The MySQL pods: init-mysql without resources, mysql 256Mi + xenon 128Mi.
-        let mysql = pod(
-            serde_json::json!({"initContainers": [{"name": "init-mysql"}], "containers": [c("mysql", "256Mi"), c("xenon", "128Mi")]}),
-        );
-        assert_eq!(pod_memory(&mysql).0, 384 << 20);
-        // A big one-shot init container dominates; a limit alone sets the request.
-        let init = pod(
-            serde_json::json!({"initContainers": [c("migrate", "1Gi")], "containers": [{"name": "app", "resources": {"limits": {"memory": "300Mi"}}}]}),
-        );
-        assert_eq!(pod_memory(&init), (1 << 30, 1 << 30));
-        // A sidecar runs beside everything after it.
-        let mut sidecar = c("proxy", "100Mi");
-        sidecar["restartPolicy"] = "Always".into();
-        let with_sidecar = pod(
-            serde_json::json!({"initContainers": [sidecar, c("init", "200Mi")], "containers": [c("app", "300Mi")]}),
-        );
-        assert_eq!(pod_memory(&with_sidecar).0, 400 << 20);
-        // Pod-level resources win; overhead is added.
-        let pod_level = pod(
-            serde_json::json!({"resources": {"requests": {"memory": "2Gi"}}, "overhead": {"memory": "64Mi"}, "containers": [c("app", "300Mi")]}),
-        );
-        assert_eq!(pod_memory(&pod_level).0, (2 << 30) + (64 << 20));
-    }
-}
-
 /// When an event last happened: its series' last observation, else lastTimestamp, else
 /// eventTime (new-style events), else creation. Compared as instants, not strings.
 fn event_time(e: &k8s_openapi::api::core::v1::Event) -> Option<k8s_openapi::jiff::Timestamp> {
@@ -504,88 +426,3 @@ fn event_time(e: &k8s_openapi::api::core::v1::Event) -> Option<k8s_openapi::jiff
         .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
-/// The canonical reference containerd records in `node.status.images`:
-/// `busybox:1.32` → `docker.io/library/busybox:1.32`, no tag → `:latest`.
-pub fn normalize_image(image: &str) -> String {
-    let (name, digest) = match image.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (image, None),
-    };
-    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-    let (repo, tag) = match name[last_slash..].rfind(':') {
-        Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
-        None => (name, None),
-    };
-    let first = repo.split('/').next().unwrap_or_default();
-    let has_domain =
-        repo.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    let mut full = if has_domain {
-        // Docker Hub's other spellings, and its implicit `library/` for official images.
-        let rest = repo.split_once('/').map_or("", |(_, r)| r);
-        match first {
-            "docker.io" | "index.docker.io" | "registry-1.docker.io" if !rest.contains('/') => {
-                format!("docker.io/library/{rest}")
-            }
-            "index.docker.io" | "registry-1.docker.io" => format!("docker.io/{rest}"),
-            _ => repo.to_string(),
-        }
-    } else if repo.contains('/') {
-        format!("docker.io/{repo}")
-    } else {
-        format!("docker.io/library/{repo}")
-    };
-    match (tag, digest) {
-        (Some(t), _) => {
-            full.push(':');
-            full.push_str(t);
-        }
-        (None, None) => full.push_str(":latest"),
-        (None, Some(_)) => {}
-    }
-    if let Some(d) = digest {
-        full.push('@');
-        full.push_str(d);
-    }
-    full
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalize_image;
-
-    #[test]
-    fn image_names_normalize_like_containerd() {
-        assert_eq!(
-            normalize_image("busybox:1.32"),
-            "docker.io/library/busybox:1.32"
-        );
-        assert_eq!(
-            normalize_image("codewisdom/ts-auth-service:1.0.0"),
-            "docker.io/codewisdom/ts-auth-service:1.0.0"
-        );
-        assert_eq!(
-            normalize_image("prom/node-exporter"),
-            "docker.io/prom/node-exporter:latest"
-        );
-        assert_eq!(
-            normalize_image("ghcr.io/open-feature/flagd:v0.6.7"),
-            "ghcr.io/open-feature/flagd:v0.6.7"
-        );
-        assert_eq!(
-            normalize_image("localhost:5000/x"),
-            "localhost:5000/x:latest"
-        );
-        assert_eq!(
-            normalize_image("docker.io/busybox"),
-            "docker.io/library/busybox:latest"
-        );
-        assert_eq!(
-            normalize_image("index.docker.io/codewisdom/x:1"),
-            "docker.io/codewisdom/x:1"
-        );
-        assert_eq!(
-            normalize_image("docker.io/library/nginx@sha256:00"),
-            "docker.io/library/nginx@sha256:00"
-        );
-    }
-}

@@ -1,0 +1,78 @@
+//! The rules, config and options of one `check` or `fix`: everything that turns a snapshot
+//! into a report, so that polls, fix rounds and verification evaluate alike.
+
+use super::Error;
+use crate::config::{self, Config};
+use crate::engine::{self, RunOptions};
+use crate::finding::Report;
+use crate::index::Index;
+use crate::rules::{self, Rule};
+use crate::snapshot::Snapshot;
+use std::path::Path;
+
+/// What selects and tunes the rules.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RuleChoice<'a> {
+    /// `--config`; else `./.ttdoctor.yaml` when present.
+    pub config: Option<&'a Path>,
+    /// `--rules DIR`: more rule files.
+    pub rules_dir: Option<&'a Path>,
+    /// `--param RULE.KEY=VALUE`.
+    pub params: &'a [String],
+    pub select: &'a [String],
+    pub ignore: &'a [String],
+}
+
+pub struct Checker {
+    pub rules: Vec<Rule>,
+    pub config: Config,
+    pub opts: RunOptions,
+}
+
+/// Every rule file error, one per line.
+pub fn rule_errors(errors: &[rules::RuleError]) -> Error {
+    Error::Usage(
+        errors
+            .iter()
+            .map(|e| format!("rule {e}"))
+            .collect::<Vec<_>>()
+            .join("\nerror: "),
+    )
+}
+
+impl Checker {
+    /// Loads the rule pack, the config and the selection.
+    pub fn prepare(choice: &RuleChoice, opts: RunOptions) -> Result<Checker, Error> {
+        let config = match config::locate(choice.config) {
+            Some(path) => config::load(&path).map_err(|e| Error::Usage(format!("config {e}")))?,
+            None => Config::default(),
+        };
+        let mut rules = rules::load(choice.rules_dir).map_err(|e| rule_errors(&e))?;
+        for (id, kv) in &config.params {
+            for (k, v) in kv {
+                rules::set_param(&mut rules, id, k, v.clone())
+                    .map_err(|e| Error::Usage(format!("config params: {e}")))?;
+            }
+        }
+        rules::apply_params(&mut rules, choice.params)
+            .map_err(|e| Error::Usage(format!("--param: {e}")))?;
+        let rules = rules::select(rules, choice.select, choice.ignore);
+        if rules.is_empty() {
+            return Err(Error::Usage(
+                "--select/--ignore left no rules to run (`ttdoctor rules` lists them)".into(),
+            ));
+        }
+        Ok(Checker {
+            rules,
+            config,
+            opts,
+        })
+    }
+
+    /// Runs the rules and applies the config's suppressions.
+    pub fn evaluate(&self, snap: Snapshot) -> Report {
+        let mut report = engine::run(&self.rules, Index::new(snap), &self.opts);
+        report.apply_suppressions(&self.config.suppressions, crate::text::today());
+        report
+    }
+}

@@ -1,0 +1,113 @@
+//! One rule over its candidates: `where`, the `let`s, `when`, escalation, message and fixes.
+
+use super::{RunOptions, candidates, render};
+use crate::expr::{World, exec, truthy};
+use crate::finding::{Finding, Report, RuleOutcome, fingerprint};
+use crate::model::ObjectRef;
+use crate::rules::Rule;
+use kube_cel::cel::{Context, Value};
+
+/// Evaluates `rule`, appending its findings (and their objects, for cause links) and errors.
+pub(super) fn rule(
+    rule: &Rule,
+    world: &World,
+    root: &Context,
+    opts: &RunOptions,
+    report: &mut Report,
+    objects: &mut Vec<Value>,
+) -> RuleOutcome {
+    let (findings_before, errors_before) = (report.findings.len(), report.errors.len());
+    let mut rctx = root.new_inner_scope();
+    rctx.add_variable_from_value("params", rule.params.clone());
+    for (name, p) in &rule.shared {
+        match exec(p, &rctx) {
+            Ok(v) => rctx.add_variable_from_value(name.clone(), v),
+            Err(e) => {
+                report.errors.push(format!(
+                    "{} ({}): shared {name}: {e}",
+                    rule.spec.id, rule.source
+                ));
+                return RuleOutcome::Error("1 evaluation error(s)".into());
+            }
+        }
+    }
+    for (obj_ref, obj) in candidates(rule, world, opts) {
+        let mut ctx = rctx.new_inner_scope();
+        ctx.add_variable_from_value("object", obj.clone());
+        match one(rule, &mut ctx, &obj_ref) {
+            Ok(Some(f)) => {
+                report.findings.push(f);
+                objects.push(obj);
+            }
+            Ok(None) => {}
+            Err(e) => report.errors.push(format!(
+                "{} ({}) on {obj_ref}: {e}",
+                rule.spec.id, rule.source
+            )),
+        }
+    }
+    if report.errors.len() > errors_before {
+        RuleOutcome::Error(format!(
+            "{} evaluation error(s)",
+            report.errors.len() - errors_before
+        ))
+    } else if report.findings.len() > findings_before {
+        RuleOutcome::Failed
+    } else {
+        RuleOutcome::Passed
+    }
+}
+
+fn check(p: &kube_cel::cel::Program, ctx: &Context, what: &str) -> Result<bool, String> {
+    truthy(&exec(p, ctx).map_err(|e| format!("{what}: {e}"))?, what)
+}
+
+fn one(rule: &Rule, ctx: &mut Context, obj_ref: &ObjectRef) -> Result<Option<Finding>, String> {
+    if let Some(filter) = &rule.filter
+        && !check(filter, ctx, "applies_to.where")?
+    {
+        return Ok(None);
+    }
+    for (name, p) in &rule.lets {
+        let v = exec(p, ctx).map_err(|e| format!("let {name}: {e}"))?;
+        ctx.add_variable_from_value(name.clone(), v);
+    }
+    if !check(&rule.when, ctx, "when")? {
+        return Ok(None);
+    }
+    let mut severity = rule.spec.severity;
+    for (p, s) in &rule.escalate {
+        if check(p, ctx, "escalate.when")? {
+            severity = severity.max(*s);
+        }
+    }
+    let message = rule
+        .message
+        .render(ctx)
+        .map_err(|e| format!("message: {e}"))?;
+    let fix = rule
+        .fix
+        .as_ref()
+        .map(|f| render::fix(f, ctx, "fix"))
+        .transpose()?;
+    let durable_fix = rule
+        .durable_fix
+        .as_ref()
+        .map(|f| render::fix(f, ctx, "durable_fix"))
+        .transpose()?;
+    Ok(Some(Finding {
+        rule_id: rule.spec.id.clone(),
+        title: rule.spec.title.clone(),
+        category: rule.spec.category.clone(),
+        severity,
+        phase: rule.spec.phase,
+        fingerprint: fingerprint(&rule.spec.id, obj_ref),
+        object: obj_ref.clone(),
+        message,
+        fix,
+        durable_fix,
+        caused_by: Vec::new(),
+        causes: Vec::new(),
+        suppressed: None,
+    }))
+}
