@@ -137,7 +137,11 @@ explanation: The lab's scheduler policy needs racks.
 fix:
   safety: safe
   summary: Label the node
-  commands: ["kubectl label node ${object.metadata.name} topology.kubernetes.io/rack=r1"]
+  patches:
+    - kind: Node
+      name: ${object.metadata.name}
+      type: json
+      body: "[{'op': 'add', 'path': '/metadata/labels/topology.kubernetes.io~1rack', 'value': 'r1'}]"
 "#,
     )
     .unwrap();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ttdoctor::engine::{self, RunOptions};
 use ttdoctor::finding::Report;
 use ttdoctor::index::Index;
-use ttdoctor::rules::model::{Phase, Severity};
+use ttdoctor::model::{Phase, Severity};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

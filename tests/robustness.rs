@@ -3,7 +3,7 @@
 
 use ttdoctor::engine::{self, RunOptions};
 use ttdoctor::index::Index;
-use ttdoctor::rules::model::Phase;
+use ttdoctor::model::Phase;
 
 const SPARSE: &str = r#"apiVersion: v1
 kind: List

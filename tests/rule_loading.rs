@@ -33,8 +33,11 @@ explanation: Teams own namespaces.
 fix:
   safety: safe
   summary: Label it
-  commands:
-    - kubectl label namespace ${object.metadata.name} ${params.key}=unknown
+  patches:
+    - kind: Namespace
+      name: ${object.metadata.name}
+      type: json
+      body: "[{'op': 'add', 'path': '/metadata/labels/' + params.key, 'value': 'unknown'}]"
 "#;
 
 #[test]

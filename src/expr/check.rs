@@ -146,7 +146,7 @@ impl Walker<'_> {
         }
         let known: Vec<&str> = self.scope.known.iter().map(String::as_str).collect();
         self.problems.push(format!(
-            "unknown variable `{name}` (known here: {})",
+            "unknown variable(s): {name} (known here: {})",
             known.join(", ")
         ));
     }
@@ -170,7 +170,7 @@ impl Walker<'_> {
             let mut helpers: Vec<&str> = helpers::HELPERS.iter().map(|h| h.name).collect();
             helpers.sort_unstable();
             self.problems.push(format!(
-                "unknown function `{name}` (helpers: {}; `ttdoctor helpers` documents them)",
+                "unknown function(s): {name} (helpers: {}; `ttdoctor helpers` documents them)",
                 helpers.join(", ")
             ));
         }
@@ -288,11 +288,11 @@ mod tests {
         assert!(problems("object.spec.x.filter(p, p.y == namespace)", true).is_empty());
         assert!(problems("math.least(1, 2) + size([1].map(x, x))", true).is_empty());
         let p = problems("lbel == ''", true);
-        assert!(p[0].contains("unknown variable `lbel`") && p[0].contains("object"), "{p:?}");
+        assert!(p[0].contains("unknown variable(s): lbel") && p[0].contains("object"), "{p:?}");
         let p = problems("nosuch(object)", true);
-        assert!(p[0].contains("unknown function `nosuch`"), "{p:?}");
+        assert!(p[0].contains("unknown function(s): nosuch"), "{p:?}");
         assert!(problems("'a'.startsWith('b') && 'x'.matches('y')", true).is_empty());
-        assert!(problems("[1].filter(p, p > 0) + [p]", true)[0].contains("unknown variable `p`"));
+        assert!(problems("[1].filter(p, p > 0) + [p]", true)[0].contains("unknown variable(s): p"));
     }
 
     #[test]

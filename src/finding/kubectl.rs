@@ -7,27 +7,41 @@ use crate::snapshot::Kind;
 use crate::text::shell_quote;
 use serde_json::Value;
 
-fn resource_and_ns(p: &Patch) -> (String, String) {
-    let resource = Kind::parse(&p.target.kind)
-        .map_or(p.target.kind.to_lowercase(), |k| k.plural().to_string());
+/// `(plural, singular, " -n ns")`: kubectl takes either name; `patch` commands have always
+/// used the plural, `label`/`annotate` the singular.
+fn resource_and_ns(p: &Patch) -> (String, String, String) {
+    let singular = p.target.kind.to_lowercase();
+    let plural = Kind::parse(&p.target.kind).map_or(singular.clone(), |k| k.plural().to_string());
     let ns = p
         .target
         .namespace
         .as_ref()
         .map(|n| format!(" -n {n}"))
         .unwrap_or_default();
-    (resource, ns)
+    (plural, singular, ns)
 }
 
 /// The command for one patch: `kubectl label`/`annotate`/`taint` when the patch is only
 /// that (keeping a resourceVersion precondition as `--resource-version`), else
 /// `kubectl patch` with the exact body, preconditions included.
 pub fn patch_command(p: &Patch) -> String {
-    let (resource, ns) = resource_and_ns(p);
-    let target = format!("{resource} {}{ns}", p.target.name);
-    if let Some(cmd) = metadata_command(p, &target).or_else(|| taint_command(p, &target)) {
+    let (plural, singular, ns) = resource_and_ns(p);
+    let target = format!("{plural} {}{ns}", p.target.name);
+    let one = format!("{singular} {}{ns}", p.target.name);
+    if let Some(cmd) = metadata_command(p, &one).or_else(|| taint_command(p, &target)) {
         return cmd;
     }
+    exact(&target, p)
+}
+
+/// `kubectl patch` with the exact body, preconditions included: what the fix plan shows
+/// beside each change, so replaying it by hand guards against concurrent changes the same way.
+pub fn exact_patch_command(p: &Patch) -> String {
+    let (plural, _, ns) = resource_and_ns(p);
+    exact(&format!("{plural} {}{ns}", p.target.name), p)
+}
+
+fn exact(target: &str, p: &Patch) -> String {
     let ty = match p.patch_type {
         PatchType::Json => "json",
         PatchType::Merge => "merge",
@@ -125,7 +139,6 @@ fn taint_command(p: &Patch, target: &str) -> Option<String> {
     for t in after.iter().filter(|t| !before.contains(t)) {
         changes.push(show(t, "")?);
     }
-    let target = target.replacen("nodes ", "node ", 1);
     (!changes.is_empty()).then(|| format!("kubectl taint {target} {}", changes.join(" ")))
 }
 
@@ -164,17 +177,17 @@ mod tests {
         let label = patch("Pod", Some("tt"), PatchType::Json, json!([
             {"op": "test", "path": "/metadata/labels/role", "value": "follower"},
             {"op": "add", "path": "/metadata/labels/role", "value": "leader"}]));
-        assert_eq!(patch_command(&label), "kubectl label pods x -n tt role=leader --overwrite");
+        assert_eq!(patch_command(&label), "kubectl label pod x -n tt role=leader --overwrite");
         let ann = patch("StorageClass", None, PatchType::Merge, json!({"metadata": {"resourceVersion": "7",
             "annotations": {"storageclass.kubernetes.io/is-default-class": "false", "storageclass.beta.kubernetes.io/is-default-class": "false"}}}));
         assert_eq!(
             patch_command(&ann),
-            "kubectl annotate storageclasses x storageclass.beta.kubernetes.io/is-default-class=false storageclass.kubernetes.io/is-default-class=false --overwrite --resource-version=7"
+            "kubectl annotate storageclass x storageclass.beta.kubernetes.io/is-default-class=false storageclass.kubernetes.io/is-default-class=false --overwrite --resource-version=7"
         );
         let taint = patch("Node", None, PatchType::Json, json!([
             {"op": "test", "path": "/spec/taints", "value": [{"key": "k", "effect": "NoSchedule"}, {"key": "p", "effect": "PreferNoSchedule"}]},
             {"op": "replace", "path": "/spec/taints", "value": [{"key": "p", "effect": "PreferNoSchedule"}]}]));
-        assert_eq!(patch_command(&taint), "kubectl taint node x k:NoSchedule-");
+        assert_eq!(patch_command(&taint), "kubectl taint nodes x k:NoSchedule-");
         let other = patch("Node", None, PatchType::Json, json!([{"op": "add", "path": "/spec/unschedulable", "value": true}]));
         assert_eq!(
             patch_command(&other),

@@ -188,12 +188,18 @@ impl Loader {
         Ok(())
     }
 
-    fn insert(&mut self, kind_name: &str, value: Value) -> Result<(), String> {
+    fn insert(&mut self, kind_name: &str, mut value: Value) -> Result<(), String> {
         let api_version = value.get("apiVersion").and_then(Value::as_str);
         let Some(kind) = Kind::from_type(kind_name, api_version) else {
             self.snap.ignore(kind_name);
             return Ok(());
         };
+        if let Some(o) = value.as_object_mut() {
+            // An older version of the same group (`extensions/v1beta1`) decodes into the
+            // current type, as kubectl converts it; the type checks its apiVersion.
+            o.insert("apiVersion".into(), kind.api_version().into());
+            o.insert("kind".into(), kind.name().into());
+        }
         let id = describe(kind_name, &value);
         match self.snap.insert_value(kind, value) {
             Ok(()) => Ok(()),
@@ -286,7 +292,7 @@ metadata:
 
     #[test]
     fn manifests_skip_what_does_not_decode_and_accept_old_groups() {
-        let text = "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: old}\nspec: {replicas: 2}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: 7}\n";
+        let text = "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: old}\nspec: {replicas: 2, selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: []}}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: 7}\n";
         let s = load_str_with(text, "m.yaml", LoadOptions { manifests: true }).unwrap();
         assert_eq!(s.objects.deployments.len(), 1);
         assert!(s.notes[0].contains("skipped Pod bad"), "{:?}", s.notes);
