@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use ttdoctor::engine::{self, RunOptions};
 use ttdoctor::index::Index;
-use ttdoctor::rules::model::Phase;
+use ttdoctor::model::Phase;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

@@ -2,9 +2,9 @@
 //! library's own types carry no clap derive).
 
 use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 use ttdoctor::finding::FailOn;
 use ttdoctor::model::Phase;
-use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(

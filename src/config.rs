@@ -54,7 +54,8 @@ pub fn load(path: &Path) -> Result<Config, String> {
             ));
         }
         if let Some(e) = &s.expires {
-            crate::text::parse_date(e).ok_or_else(|| format!("{at}: expires {e:?} is not a YYYY-MM-DD date"))?;
+            crate::text::parse_date(e)
+                .ok_or_else(|| format!("{at}: expires {e:?} is not a YYYY-MM-DD date"))?;
         }
     }
     Ok(cfg)

@@ -39,17 +39,31 @@
 //! # Ok::<(), snapshot::LoadError>(())
 //! ```
 
+// The order of these declarations is the layer order `tests/layers.rs` enforces.
 pub mod text;
+
 pub mod quantity;
+
 pub mod model;
+
 pub mod snapshot;
+
 pub mod live;
+
 pub mod index;
+
 pub mod expr;
+
 pub mod rules;
+
 pub mod finding;
+
 pub mod engine;
+
 pub mod config;
+
 pub mod report;
+
 pub mod fix;
+
 pub mod app;

@@ -199,11 +199,17 @@ async fn check(args: CheckArgs) -> Result<Verdict, Error> {
     let (checked, source) = match &args.snapshot {
         Some(path) => {
             let mut s = FileSource { path: path.clone() };
-            (app::watch(&checker, &mut s, watch, &SystemClock, on_wait).await?, s.describe())
+            (
+                app::watch(&checker, &mut s, watch, &SystemClock, on_wait).await?,
+                s.describe(),
+            )
         }
         None => {
             let mut s = live_source(&args.cluster, args.verbose).await?;
-            (app::watch(&checker, &mut s, watch, &SystemClock, on_wait).await?, s.describe())
+            (
+                app::watch(&checker, &mut s, watch, &SystemClock, on_wait).await?,
+                s.describe(),
+            )
         }
     };
     print_timings(&checked.report);
@@ -275,7 +281,11 @@ async fn fix(args: FixArgs) -> Result<Verdict, Error> {
             let mut s = FileSource { path: path.clone() };
             let snap = s.read().await?;
             let report = checker.evaluate(snap.clone());
-            (ttdoctor::fix::plan(&report, &snap, &args.only), report, s.describe())
+            (
+                ttdoctor::fix::plan(&report, &snap, &args.only),
+                report,
+                s.describe(),
+            )
         }
         None => {
             let source = live_source(&args.cluster, false).await?;

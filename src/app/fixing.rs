@@ -105,9 +105,8 @@ impl<C: Cluster> FixSession<'_, C> {
                 break;
             }
             let mut next = fix::plan(&report, &snap, &self.only);
-            next.items.retain(|i| {
-                i.status == ItemStatus::Planned && !attempted.contains(&i.key())
-            });
+            next.items
+                .retain(|i| i.status == ItemStatus::Planned && !attempted.contains(&i.key()));
             if next.items.is_empty() {
                 break;
             }
@@ -164,9 +163,17 @@ mod tests {
 
         async fn check_permissions(&mut self, _plan: &mut FixPlan) {}
 
-        async fn apply(&mut self, plan: &mut FixPlan, opts: ApplyOptions<'_>) -> Result<usize, Error> {
+        async fn apply(
+            &mut self,
+            plan: &mut FixPlan,
+            opts: ApplyOptions<'_>,
+        ) -> Result<usize, Error> {
             let mut n = 0;
-            for item in plan.items.iter_mut().filter(|i| i.status == ItemStatus::Planned) {
+            for item in plan
+                .items
+                .iter_mut()
+                .filter(|i| i.status == ItemStatus::Planned)
+            {
                 if item.safety != Safety::Safe && !opts.allow_unsafe {
                     item.status = ItemStatus::Skipped("unsafe".into());
                     continue;
@@ -189,7 +196,10 @@ mod tests {
     }
 
     fn seed() -> MemoryCluster {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/seed-broken-cluster.yaml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/seed-broken-cluster.yaml"
+        );
         let snap = crate::snapshot::load_file(std::path::Path::new(path)).unwrap();
         MemoryCluster {
             objects: snap.json_objects(),
@@ -239,7 +249,12 @@ mod tests {
         // the mem-class label on the master, which it could not take while tainted.
         assert_eq!(out.applied, 5, "{verified:?}");
         assert!(verified.contains(&"TT-NODE-001") && verified.contains(&"TT-SCHED-001"));
-        let changes: Vec<&PlanItem> = out.plan.items.iter().filter(|i| i.safety != Safety::Manual).collect();
+        let changes: Vec<&PlanItem> = out
+            .plan
+            .items
+            .iter()
+            .filter(|i| i.safety != Safety::Manual)
+            .collect();
         let keys: HashSet<String> = changes.iter().map(|i| i.key()).collect();
         assert_eq!(keys.len(), changes.len(), "no change attempted twice");
         // A second session finds nothing left to change.

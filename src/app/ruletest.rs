@@ -120,7 +120,10 @@ fn compare(file: &CaseFile, case: &Case, report: &Report) -> Vec<String> {
         .iter()
         .filter(|f| f.rule_id.eq_ignore_ascii_case(&file.rule))
         .collect();
-    if let Some(r) = report.rules.iter().find(|r| r.id.eq_ignore_ascii_case(&file.rule))
+    if let Some(r) = report
+        .rules
+        .iter()
+        .find(|r| r.id.eq_ignore_ascii_case(&file.rule))
         && let crate::finding::RuleOutcome::Skipped(why) = &r.outcome
         && !case.expect.is_empty()
     {
@@ -140,10 +143,7 @@ fn compare(file: &CaseFile, case: &Case, report: &Report) -> Vec<String> {
         }
     }
     for f in got {
-        failures.push(format!(
-            "unexpected finding on {}: {}",
-            f.object, f.message
-        ));
+        failures.push(format!("unexpected finding on {}: {}", f.object, f.message));
     }
     failures
 }
@@ -159,7 +159,10 @@ fn differences(report: &Report, f: &Finding, want: &Expected, file: &CaseFile) -
     if let Some(m) = &want.message
         && !f.message.contains(m.as_str())
     {
-        out.push(format!("{on}: message {:?} does not contain {m:?}", f.message));
+        out.push(format!(
+            "{on}: message {:?} does not contain {m:?}",
+            f.message
+        ));
     }
     if let Some(causes) = &want.caused_by {
         let mut got: Vec<String> = f
@@ -228,16 +231,18 @@ fn fix_differences(f: &Finding, want: &cases::ExpectedFix, file: &CaseFile) -> V
     if let Some(commands) = &want.commands
         && commands != &fix.commands
     {
-        out.push(format!("{on}: fix commands {:?}, expected {commands:?}", fix.commands));
+        out.push(format!(
+            "{on}: fix commands {:?}, expected {commands:?}",
+            fix.commands
+        ));
     }
     out
 }
 
 /// The first case of `rule` whose finding has a fix: its finding, for `explain`.
 pub fn example(rules: &[Rule], rule: &str) -> Option<Finding> {
-    let (path, text) = rules::embedded_in("tests").find(|(_, t)| {
-        cases::parse("", t).is_ok_and(|f| f.rule.eq_ignore_ascii_case(rule))
-    })?;
+    let (path, text) = rules::embedded_in("tests")
+        .find(|(_, t)| cases::parse("", t).is_ok_and(|f| f.rule.eq_ignore_ascii_case(rule)))?;
     let file = cases::parse(path, text).ok()?;
     file.cases.iter().find_map(|case| {
         let report = run_case(rules, &file, case).ok()?;

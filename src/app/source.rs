@@ -74,6 +74,9 @@ impl Source for LiveSource {
     }
 
     fn describe(&self) -> String {
-        format!("cluster {} (context {})", self.conn.server, self.conn.context)
+        format!(
+            "cluster {} (context {})",
+            self.conn.server, self.conn.context
+        )
     }
 }

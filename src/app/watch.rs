@@ -78,7 +78,8 @@ pub async fn watch(
         let report = checker.evaluate(snap);
         if let Some(deadline) = deadline {
             let now = clock.now();
-            if report.verdict(opts.fail_on) == Verdict::Failed && now + opts.poll_interval < deadline
+            if report.verdict(opts.fail_on) == Verdict::Failed
+                && now + opts.poll_interval < deadline
             {
                 on_wait(&Waiting {
                     left: deadline - now,
@@ -142,7 +143,11 @@ mod tests {
     impl Source for Scripted {
         async fn read(&mut self) -> Result<Snapshot, Error> {
             self.reads += 1;
-            Ok(storage_classes(if self.reads >= self.healthy_from { 1 } else { 2 }))
+            Ok(storage_classes(if self.reads >= self.healthy_from {
+                1
+            } else {
+                2
+            }))
         }
         fn describe(&self) -> String {
             "scripted".into()

@@ -26,11 +26,17 @@ pub(super) fn link(rules: &[Rule], root: &Context, report: &mut Report, objects:
         let mut sctx = root.new_inner_scope();
         sctx.add_variable_from_value("params", rule.params.clone());
         sctx.add_variable_from_value("object", objects[i].clone());
-        let bound = rule.shared.iter().chain(&rule.lets).try_for_each(|(name, p)| {
-            let v = exec(p, &sctx).map_err(|e| format!("{} caused_by on {}: let {name}: {e}", f.rule_id, f.object))?;
-            sctx.add_variable_from_value(name.clone(), v);
-            Ok::<(), String>(())
-        });
+        let bound = rule
+            .shared
+            .iter()
+            .chain(&rule.lets)
+            .try_for_each(|(name, p)| {
+                let v = exec(p, &sctx).map_err(|e| {
+                    format!("{} caused_by on {}: let {name}: {e}", f.rule_id, f.object)
+                })?;
+                sctx.add_variable_from_value(name.clone(), v);
+                Ok::<(), String>(())
+            });
         if let Err(e) = bound {
             errors.push(e);
             continue;

@@ -28,7 +28,9 @@ pub fn run(rules: &[Rule], ix: Index, opts: &RunOptions) -> Report {
     let world = Arc::new(World::new(ix));
     let root = expr::root_context(&world, &opts.namespace);
     let mut report = Report::default();
-    report.timings.push(("expression world".into(), t0.elapsed()));
+    report
+        .timings
+        .push(("expression world".into(), t0.elapsed()));
     // The object of each finding, for cause links.
     let mut objects: Vec<Value> = Vec::new();
     for rule in rules {
@@ -145,15 +147,21 @@ fn candidates(rule: &Rule, world: &World, opts: &RunOptions) -> Vec<(ObjectRef, 
             rule.name_re.as_ref().is_none_or(|re| re.is_match(name))
         })
         .filter(|(_, m)| {
-            rule.spec.applies_to.labels.iter().all(|(k, want)| {
-                m.labels.as_ref().and_then(|l| l.get(k)) == Some(want)
-            })
+            rule.spec
+                .applies_to
+                .labels
+                .iter()
+                .all(|(k, want)| m.labels.as_ref().and_then(|l| l.get(k)) == Some(want))
         })
         .map(|(index, m)| {
             let obj = ObjectRef {
                 kind: kind.name().into(),
                 namespace: m.namespace.clone(),
-                name: m.name.clone().or_else(|| m.generate_name.clone()).unwrap_or_default(),
+                name: m
+                    .name
+                    .clone()
+                    .or_else(|| m.generate_name.clone())
+                    .unwrap_or_default(),
             };
             (obj, world.value(expr::ObjId { kind, index }))
         })

@@ -131,7 +131,9 @@ impl Walker<'_> {
                     }
                 }
             }
-            Expr::Struct(_) => self.problems.push("message literals are not supported".into()),
+            Expr::Struct(_) => self
+                .problems
+                .push("message literals are not supported".into()),
             Expr::Literal(_) | Expr::Unspecified => {}
         }
     }
@@ -155,8 +157,9 @@ impl Walker<'_> {
         // Operators (`_==_`, `@in`, `!_`) always exist.
         if !name.starts_with(|c: char| c.is_ascii_alphabetic()) || helpers::find(name).is_some() {
             if target.is_some() && helpers::find(name).is_some() {
-                self.problems
-                    .push(format!("`{name}` is a function: call it as {name}(…), not as a method"));
+                self.problems.push(format!(
+                    "`{name}` is a function: call it as {name}(…), not as a method"
+                ));
             }
             return;
         }
@@ -225,7 +228,10 @@ fn free_variables(e: &IdedExpr, bound: &mut Vec<String>, out: &mut BTreeSet<Stri
             bound.truncate(n);
         }
         Expr::Select(s) => free_variables(&s.operand, bound, out),
-        Expr::List(l) => l.elements.iter().for_each(|x| free_variables(x, bound, out)),
+        Expr::List(l) => l
+            .elements
+            .iter()
+            .for_each(|x| free_variables(x, bound, out)),
         Expr::Map(m) => {
             for entry in &m.entries {
                 if let EntryExpr::MapEntry(me) = &entry.expr {
@@ -288,7 +294,10 @@ mod tests {
         assert!(problems("object.spec.x.filter(p, p.y == namespace)", true).is_empty());
         assert!(problems("math.least(1, 2) + size([1].map(x, x))", true).is_empty());
         let p = problems("lbel == ''", true);
-        assert!(p[0].contains("unknown variable(s): lbel") && p[0].contains("object"), "{p:?}");
+        assert!(
+            p[0].contains("unknown variable(s): lbel") && p[0].contains("object"),
+            "{p:?}"
+        );
         let p = problems("nosuch(object)", true);
         assert!(p[0].contains("unknown function(s): nosuch"), "{p:?}");
         assert!(problems("'a'.startsWith('b') && 'x'.matches('y')", true).is_empty());
@@ -301,7 +310,9 @@ mod tests {
         assert!(p[0].contains("bind it once under `shared:`"), "{p:?}");
         assert!(problems("size(pods_in(namespace)) > 0", false).is_empty());
         assert!(problems("pods_in(object.metadata.namespace)", true).is_empty());
-        assert!(problems("objects('Node').exists(n, n == object)", false)[0].contains("comprehension"));
+        assert!(
+            problems("objects('Node').exists(n, n == object)", false)[0].contains("comprehension")
+        );
         assert!(problems("pods.filter(p, true)", false)[0].contains("comprehension"));
         assert!(problems("objects('StorageClass').filter(s, true)", false).is_empty());
         assert!(problems("count('Node') > 3", true).is_empty());

@@ -5,7 +5,7 @@
 
 use super::values::{self, Arg, as_int, as_str, field, list, map, str_at, string};
 use super::world::{ObjId, World};
-use crate::index::{podstatus, pod_memory};
+use crate::index::{pod_memory, podstatus};
 use crate::quantity::{Quantity, format_bytes};
 use crate::snapshot::Kind;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
@@ -248,7 +248,10 @@ fn node_name(n: &Node) -> &str {
 }
 
 /// The node with the most allocatable memory among `candidates` (ties: first by name).
-fn most_memory<'a>(w: &World, candidates: impl Iterator<Item = (usize, &'a Node)>) -> Option<usize> {
+fn most_memory<'a>(
+    w: &World,
+    candidates: impl Iterator<Item = (usize, &'a Node)>,
+) -> Option<usize> {
     candidates
         .map(|(i, n)| {
             (
@@ -272,7 +275,12 @@ fn node_value(w: &World, i: Option<usize>) -> Value {
 
 fn node_address(n: &Node) -> Option<&str> {
     let addrs = n.status.as_ref()?.addresses.as_deref()?;
-    let pick = |t: &str| addrs.iter().find(|a| a.type_ == t).map(|a| a.address.as_str());
+    let pick = |t: &str| {
+        addrs
+            .iter()
+            .find(|a| a.type_ == t)
+            .map(|a| a.address.as_str())
+    };
     pick("ExternalIP").or_else(|| pick("InternalIP"))
 }
 
@@ -299,8 +307,7 @@ fn nodes_matching(w: &World, sel: &BTreeMap<String, String>) -> Vec<usize> {
                 .enumerate()
                 .filter(|(_, n)| {
                     let l = n.metadata.labels.as_ref();
-                    sel.iter()
-                        .all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
+                    sel.iter().all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
                 })
                 .map(|(i, _)| i)
                 .collect()
@@ -331,68 +338,68 @@ pub static HELPERS: &[Helper] = &[
         "How many objects of a kind the snapshot holds.",
         |w, a| Ok(Value::Int(w.snap().count(kind_arg(a, 0)?) as i64))),
     helper!("get"("kind", "namespace", "name") -> "object or null", Small,
-        "One object by name; namespace `''` for cluster-scoped kinds.",
-        |w, a| {
-            let kind = kind_arg(a, 0)?;
-            Ok(w.lookup(kind, a.str(1)?, a.str(2)?)
-                .map_or(Value::Null, |index| w.value(ObjId { kind, index })))
-        }),
+    "One object by name; namespace `''` for cluster-scoped kinds.",
+    |w, a| {
+        let kind = kind_arg(a, 0)?;
+        Ok(w.lookup(kind, a.str(1)?, a.str(2)?)
+            .map_or(Value::Null, |index| w.value(ObjId { kind, index })))
+    }),
     helper!("pods_in"("namespace") -> "list of Pod", Collection,
         "The pods of a namespace.",
         |w, a| Ok(w.values(Kind::Pod, w.ix.pods_in_namespace(a.str(0)?).iter().copied()))),
     // Joins.
     helper!("pods_selected"("service") -> "list of Pod", Join,
-        "The pods a Service's selector picks.",
-        |w, a| {
-            let svc = &w.snap().objects.services[a.of_kind(0, Kind::Service)?];
-            Ok(w.values(Kind::Pod, w.ix.pods_of_service(svc)))
-        }),
+    "The pods a Service's selector picks.",
+    |w, a| {
+        let svc = &w.snap().objects.services[a.of_kind(0, Kind::Service)?];
+        Ok(w.values(Kind::Pod, w.ix.pods_of_service(svc)))
+    }),
     helper!("pods_matching"("namespace", "labels") -> "list of Pod", Join,
         "The pods of a namespace carrying every label of the map (an empty map matches none, like a Service).",
         |w, a| Ok(w.values(Kind::Pod, w.ix.pods_matching(a.str(0)?, &a.selector(1)?)))),
     helper!("pods_owned"("controller") -> "list of Pod", Join,
-        "The pods of a controller (a Deployment's through its ReplicaSets).",
-        |w, a| {
-            let id = a.object(0)?;
-            let v = a.raw(0);
-            let (ns, name) = (str_at(v, &["metadata", "namespace"]).unwrap_or_default(), str_at(v, &["metadata", "name"]).unwrap_or_default());
-            Ok(w.values(Kind::Pod, w.ix.pods_owned_by(ns, id.kind.name(), name)))
-        }),
+    "The pods of a controller (a Deployment's through its ReplicaSets).",
+    |w, a| {
+        let id = a.object(0)?;
+        let v = a.raw(0);
+        let (ns, name) = (str_at(v, &["metadata", "namespace"]).unwrap_or_default(), str_at(v, &["metadata", "name"]).unwrap_or_default());
+        Ok(w.values(Kind::Pod, w.ix.pods_owned_by(ns, id.kind.name(), name)))
+    }),
     helper!("pods_on_node"("node") -> "list of Pod", Join,
-        "The pods bound to a node (object or name).",
-        |w, a| Ok(match a.node(w, 0)? {
-            Some(n) => w.values(Kind::Pod, w.ix.pods_on_node(node_name(n))),
-            None => list(Vec::new()),
-        })),
+    "The pods bound to a node (object or name).",
+    |w, a| Ok(match a.node(w, 0)? {
+        Some(n) => w.values(Kind::Pod, w.ix.pods_on_node(node_name(n))),
+        None => list(Vec::new()),
+    })),
     helper!("owner"("pod") -> "{kind, name} or null", Small,
-        "The pod's top-level controller: a Deployment for ReplicaSet pods, else its direct controller.",
-        |w, a| Ok(match w.ix.top_owner(a.pod(w, 0)?) {
-            Some((kind, name)) => map(vec![("kind", string(kind)), ("name", string(name))]),
-            None => Value::Null,
-        })),
+    "The pod's top-level controller: a Deployment for ReplicaSet pods, else its direct controller.",
+    |w, a| Ok(match w.ix.top_owner(a.pod(w, 0)?) {
+        Some((kind, name)) => map(vec![("kind", string(kind)), ("name", string(name))]),
+        None => Value::Null,
+    })),
     helper!("events"("object") -> "list of Event", Join,
-        "Events about an object, oldest first (matched by uid when both have one, so a recreated pod's old events are left out).",
-        |w, a| {
-            let id = a.object(0)?;
-            let v = a.raw(0);
-            let ns = str_at(v, &["metadata", "namespace"]).unwrap_or_default();
-            let name = str_at(v, &["metadata", "name"]).unwrap_or_default();
-            let uid = str_at(v, &["metadata", "uid"]).unwrap_or_default();
-            let events = &w.snap().objects.events;
-            let idx = w.ix.events_for(id.kind.name(), ns, name).into_iter().filter(|&i| {
-                let eu = events[i].involved_object.uid.as_deref().unwrap_or_default();
-                uid.is_empty() || eu.is_empty() || eu == uid
-            });
-            Ok(w.values(Kind::Event, idx.collect::<Vec<_>>()))
-        }),
+    "Events about an object, oldest first (matched by uid when both have one, so a recreated pod's old events are left out).",
+    |w, a| {
+        let id = a.object(0)?;
+        let v = a.raw(0);
+        let ns = str_at(v, &["metadata", "namespace"]).unwrap_or_default();
+        let name = str_at(v, &["metadata", "name"]).unwrap_or_default();
+        let uid = str_at(v, &["metadata", "uid"]).unwrap_or_default();
+        let events = &w.snap().objects.events;
+        let idx = w.ix.events_for(id.kind.name(), ns, name).into_iter().filter(|&i| {
+            let eu = events[i].involved_object.uid.as_deref().unwrap_or_default();
+            uid.is_empty() || eu.is_empty() || eu == uid
+        });
+        Ok(w.values(Kind::Event, idx.collect::<Vec<_>>()))
+    }),
     helper!("ready_endpoints"("service") -> "int", Small,
-        "Ready addresses behind a Service, from its Endpoints, else its EndpointSlices (a dual-stack pod counts once).",
-        |w, a| {
-            let v = a.raw(0);
-            let ns = str_at(v, &["metadata", "namespace"]).unwrap_or_default();
-            let name = str_at(v, &["metadata", "name"]).unwrap_or_default();
-            Ok(Value::Int(w.ix.ready_endpoints(ns, name) as i64))
-        }),
+    "Ready addresses behind a Service, from its Endpoints, else its EndpointSlices (a dual-stack pod counts once).",
+    |w, a| {
+        let v = a.raw(0);
+        let ns = str_at(v, &["metadata", "namespace"]).unwrap_or_default();
+        let name = str_at(v, &["metadata", "name"]).unwrap_or_default();
+        Ok(Value::Int(w.ix.ready_endpoints(ns, name) as i64))
+    }),
     // Pods as kubectl shows them.
     helper!("pod_status"("pod") -> "string", Small,
         "The STATUS column of `kubectl get pods` (`Init:CrashLoopBackOff`, `ImagePullBackOff`, `Terminating`…).",
@@ -401,27 +408,27 @@ pub static HELPERS: &[Helper] = &[
         "Whether the pod's Ready condition is True.",
         |w, a| Ok(Value::Bool(podstatus::is_ready(a.pod(w, 0)?)))),
     helper!("ready_count"("pod") -> "string", Small,
-        "The READY column: `ready/total` containers.",
-        |w, a| {
-            let (r, t) = podstatus::ready_counts(a.pod(w, 0)?);
-            Ok(string(format!("{r}/{t}")))
-        }),
+    "The READY column: `ready/total` containers.",
+    |w, a| {
+        let (r, t) = podstatus::ready_counts(a.pod(w, 0)?);
+        Ok(string(format!("{r}/{t}")))
+    }),
     helper!("restarts"("pod") -> "int", Small,
         "The RESTARTS column: restarts of all containers, init containers included.",
         |w, a| Ok(Value::Int(podstatus::restarts(a.pod(w, 0)?)))),
     // Images.
     helper!("node_has_image"("node", "image") -> "bool", Small,
-        "Whether the node holds the image: in `node.status.images`, or pulled by a container running there (names normalized like containerd).",
-        |w, a| Ok(Value::Bool(match a.node(w, 0)? {
-            Some(n) => w.ix.node_has_image(node_name(n), a.str(1)?),
-            None => false,
-        }))),
+    "Whether the node holds the image: in `node.status.images`, or pulled by a container running there (names normalized like containerd).",
+    |w, a| Ok(Value::Bool(match a.node(w, 0)? {
+        Some(n) => w.ix.node_has_image(node_name(n), a.str(1)?),
+        None => false,
+    }))),
     helper!("node_images"("node") -> "list of string", Join,
-        "The images the node holds, normalized, sorted.",
-        |w, a| Ok(match a.node(w, 0)? {
-            Some(n) => list(w.ix.node_images(node_name(n)).into_iter().map(string).collect()),
-            None => list(Vec::new()),
-        })),
+    "The images the node holds, normalized, sorted.",
+    |w, a| Ok(match a.node(w, 0)? {
+        Some(n) => list(w.ix.node_images(node_name(n)).into_iter().map(string).collect()),
+        None => list(Vec::new()),
+    })),
     helper!("images_listed"("node") -> "int", Small,
         "How many images the kubelet listed in `node.status.images` (it stops at `--node-status-max-images`, 50 by default).",
         |w, a| Ok(Value::Int(a.node(w, 0)?
@@ -433,21 +440,21 @@ pub static HELPERS: &[Helper] = &[
         |_w, a| Ok(string(crate::index::normalize_image(a.str(0)?)))),
     // Memory.
     helper!("mem"("node") -> "{capacity, allocatable, requests, limits, free, usage}", Small,
-        "A node's memory in bytes: requests and limits of its active pods, free = allocatable − requests, usage from metrics (null without).",
-        |w, a| {
-            let m = match a.node(w, 0)? {
-                Some(n) => w.ix.node_memory(node_name(n)),
-                None => Default::default(),
-            };
-            Ok(map(vec![
-                ("capacity", int(m.capacity)),
-                ("allocatable", int(m.allocatable)),
-                ("requests", int(m.requests)),
-                ("limits", int(m.limits)),
-                ("free", int(m.allocatable - m.requests)),
-                ("usage", m.usage.map_or(Value::Null, int)),
-            ]))
-        }),
+    "A node's memory in bytes: requests and limits of its active pods, free = allocatable − requests, usage from metrics (null without).",
+    |w, a| {
+        let m = match a.node(w, 0)? {
+            Some(n) => w.ix.node_memory(node_name(n)),
+            None => Default::default(),
+        };
+        Ok(map(vec![
+            ("capacity", int(m.capacity)),
+            ("allocatable", int(m.allocatable)),
+            ("requests", int(m.requests)),
+            ("limits", int(m.limits)),
+            ("free", int(m.allocatable - m.requests)),
+            ("usage", m.usage.map_or(Value::Null, int)),
+        ]))
+    }),
     helper!("cluster_mem"() -> "{allocatable, requests, free, nodes}", Small,
         "Memory of the schedulable nodes (Ready, uncordoned, no NoSchedule/NoExecute taint) summed, in bytes; `nodes` counts them.",
         |w, _a| Ok(w.cache.cluster_mem.get_or_init(|| {
@@ -471,39 +478,39 @@ pub static HELPERS: &[Helper] = &[
         "Ready, not cordoned, and no NoSchedule/NoExecute taint.",
         |w, a| Ok(Value::Bool(a.node(w, 0)?.is_some_and(schedulable)))),
     helper!("tolerates"("pod", "taint") -> "bool", Small,
-        "Whether the pod tolerates the taint (key, operator, value, effect), as the scheduler matches them.",
-        |w, a| {
-            let t = a.raw(1);
-            let f = |k: &str| str_at(t, &[k]).unwrap_or_default();
-            Ok(Value::Bool(tolerated(a.pod(w, 0)?, f("key"), f("value"), f("effect"))))
-        }),
+    "Whether the pod tolerates the taint (key, operator, value, effect), as the scheduler matches them.",
+    |w, a| {
+        let t = a.raw(1);
+        let f = |k: &str| str_at(t, &[k]).unwrap_or_default();
+        Ok(Value::Bool(tolerated(a.pod(w, 0)?, f("key"), f("value"), f("effect"))))
+    }),
     helper!("fits_ignoring_taints"("pod", "node") -> "bool", Small,
-        "Whether the scheduler would place the pod on the node if the node had no taints: Ready, uncordoned, nodeSelector matched, memory free.",
-        |w, a| {
-            let pod = a.pod(w, 0)?;
-            Ok(Value::Bool(a.node(w, 1)?.is_some_and(|n| fits_ignoring_taints(w, pod, n))))
-        }),
+    "Whether the scheduler would place the pod on the node if the node had no taints: Ready, uncordoned, nodeSelector matched, memory free.",
+    |w, a| {
+        let pod = a.pod(w, 0)?;
+        Ok(Value::Bool(a.node(w, 1)?.is_some_and(|n| fits_ignoring_taints(w, pod, n))))
+    }),
     helper!("best_node_for"("pod") -> "Node or null", Small,
-        "The node with the most allocatable memory the pod could run on if its nodeSelector allowed: Ready, uncordoned, taints tolerated, memory free.",
-        |w, a| {
-            let pod = a.pod(w, 0)?;
-            let need = pod_memory(pod).0;
-            let nodes = w.snap().objects.nodes.iter().enumerate().filter(|(_, n)| {
-                let m = w.ix.node_memory(node_name(n));
-                node_ready(n) && !cordoned(n)
-                    && taints(n).iter().all(|t| !blocks(t) || tolerates_taint(pod, t))
-                    && m.allocatable - m.requests >= need
-            });
-            Ok(node_value(w, most_memory(w, nodes)))
-        }),
+    "The node with the most allocatable memory the pod could run on if its nodeSelector allowed: Ready, uncordoned, taints tolerated, memory free.",
+    |w, a| {
+        let pod = a.pod(w, 0)?;
+        let need = pod_memory(pod).0;
+        let nodes = w.snap().objects.nodes.iter().enumerate().filter(|(_, n)| {
+            let m = w.ix.node_memory(node_name(n));
+            node_ready(n) && !cordoned(n)
+                && taints(n).iter().all(|t| !blocks(t) || tolerates_taint(pod, t))
+                && m.allocatable - m.requests >= need
+        });
+        Ok(node_value(w, most_memory(w, nodes)))
+    }),
     helper!("largest_node"() -> "Node or null", Small,
-        "The Ready, uncordoned node with the most allocatable memory (ties: first by name).",
-        |w, _a| {
-            let best = *w.cache.largest_node.get_or_init(|| {
-                most_memory(w, w.snap().objects.nodes.iter().enumerate().filter(|(_, n)| node_ready(n) && !cordoned(n)))
-            });
-            Ok(node_value(w, best))
-        }),
+    "The Ready, uncordoned node with the most allocatable memory (ties: first by name).",
+    |w, _a| {
+        let best = *w.cache.largest_node.get_or_init(|| {
+            most_memory(w, w.snap().objects.nodes.iter().enumerate().filter(|(_, n)| node_ready(n) && !cordoned(n)))
+        });
+        Ok(node_value(w, best))
+    }),
     helper!("nodes_matching"("labels") -> "list of Node", Cluster,
         "The nodes carrying every label of the map. Use `count_nodes` to count them.",
         |w, a| Ok(w.values(Kind::Node, nodes_matching(w, &a.selector(0)?)))),
@@ -520,33 +527,33 @@ pub static HELPERS: &[Helper] = &[
         )).clone())),
     // Access and text.
     helper!("dig"("value", "path", "default") -> "any", Small,
-        "A nested field (`'status.phase'`), or the default when any part is missing or null (`has()` errors on a missing parent).",
-        |_w, a| {
-            let mut cur = a.raw(0);
-            for part in a.str(1)?.split('.').filter(|p| !p.is_empty()) {
-                match field(cur, part) {
-                    Some(v) if v.downcast_ref::<kube_cel::cel::common::types::CelNull>().is_none() => cur = v,
-                    _ => return Ok(a.value(2)),
-                }
+    "A nested field (`'status.phase'`), or the default when any part is missing or null (`has()` errors on a missing parent).",
+    |_w, a| {
+        let mut cur = a.raw(0);
+        for part in a.str(1)?.split('.').filter(|p| !p.is_empty()) {
+            match field(cur, part) {
+                Some(v) if v.downcast_ref::<kube_cel::cel::common::types::CelNull>().is_none() => cur = v,
+                _ => return Ok(a.value(2)),
             }
-            Ok(values::to_value(cur))
-        }),
+        }
+        Ok(values::to_value(cur))
+    }),
     helper!("label"("object", "key") -> "string", Small,
         "A label's value, `''` when absent.",
         |_w, a| Ok(string(labels_of(a.raw(0)).remove(a.str(1)?).unwrap_or_default()))),
     helper!("annotation"("object", "key") -> "string", Small,
-        "An annotation's value, `''` when absent.",
-        |_w, a| {
-            let key = a.str(1)?;
-            Ok(string(str_at(a.raw(0), &["metadata", "annotations", key]).unwrap_or_default()))
-        }),
+    "An annotation's value, `''` when absent.",
+    |_w, a| {
+        let key = a.str(1)?;
+        Ok(string(str_at(a.raw(0), &["metadata", "annotations", key]).unwrap_or_default()))
+    }),
     helper!("without"("map", "key") -> "map", Small,
-        "A map of strings without one key (a selector minus a label).",
-        |_w, a| {
-            let mut m = a.selector(0)?;
-            m.remove(a.str(1)?);
-            Ok(map(m.iter().map(|(k, v)| (k.as_str(), string(v.clone()))).collect()))
-        }),
+    "A map of strings without one key (a selector minus a label).",
+    |_w, a| {
+        let mut m = a.selector(0)?;
+        m.remove(a.str(1)?);
+        Ok(map(m.iter().map(|(k, v)| (k.as_str(), string(v.clone()))).collect()))
+    }),
     helper!("bytes"("quantity") -> "int", Small,
         "A memory quantity (`'64Gi'`, `'19176Mi'`) in bytes.",
         |_w, a| Quantity::parse(a.str(0)?).map(|q| int(q.ceil_units())).map_err(|e| a.err(e.to_string()))),
@@ -554,11 +561,11 @@ pub static HELPERS: &[Helper] = &[
         "Bytes for people: `1.6Gi`, `300Mi`.",
         |_w, a| Ok(string(format_bytes(i128::from(a.int(0)?))))),
     helper!("percent"("part", "whole") -> "int", Small,
-        "`part * 100 / whole`, 0 when whole is 0.",
-        |_w, a| {
-            let (n, d) = (a.int(0)?, a.int(1)?);
-            Ok(Value::Int(if d == 0 { 0 } else { n.saturating_mul(100) / d }))
-        }),
+    "`part * 100 / whole`, 0 when whole is 0.",
+    |_w, a| {
+        let (n, d) = (a.int(0)?, a.int(1)?);
+        Ok(Value::Int(if d == 0 { 0 } else { n.saturating_mul(100) / d }))
+    }),
     helper!("shq"("text") -> "string", Small,
         "The text quoted for a POSIX shell, for commands built from cluster data.",
         |_w, a| Ok(string(crate::text::shell_quote(&super::template::display(&a.value(0)))))),
@@ -575,9 +582,15 @@ fn fits_ignoring_taints(w: &World, pod: &Pod, node: &Node) -> bool {
         .spec
         .as_ref()
         .and_then(|s| s.node_selector.as_ref())
-        .is_none_or(|sel| sel.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)));
+        .is_none_or(|sel| {
+            sel.iter()
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+        });
     let m = w.ix.node_memory(node_name(node));
-    node_ready(node) && !cordoned(node) && selector_ok && m.allocatable - m.requests >= pod_memory(pod).0
+    node_ready(node)
+        && !cordoned(node)
+        && selector_ok
+        && m.allocatable - m.requests >= pod_memory(pod).0
 }
 
 #[cfg(test)]
@@ -593,15 +606,27 @@ mod tests {
         let cp = "node-role.kubernetes.io/control-plane";
         let t = |p: &Pod| tolerated(p, cp, "", "NoSchedule");
         assert!(!t(&pod(serde_json::json!([]))));
-        assert!(t(&pod(serde_json::json!([{"operator": "Exists"}]))), "empty key + Exists tolerates all");
-        assert!(t(&pod(serde_json::json!([{"key": cp, "operator": "Exists", "effect": "NoSchedule"}]))));
-        assert!(!t(&pod(serde_json::json!([{"key": cp, "operator": "Exists", "effect": "NoExecute"}]))));
-        assert!(t(&pod(serde_json::json!([{"key": cp, "operator": "Exists"}]))), "no effect matches every effect");
+        assert!(
+            t(&pod(serde_json::json!([{"operator": "Exists"}]))),
+            "empty key + Exists tolerates all"
+        );
+        assert!(t(&pod(
+            serde_json::json!([{"key": cp, "operator": "Exists", "effect": "NoSchedule"}])
+        )));
+        assert!(!t(&pod(
+            serde_json::json!([{"key": cp, "operator": "Exists", "effect": "NoExecute"}])
+        )));
+        assert!(
+            t(&pod(serde_json::json!([{"key": cp, "operator": "Exists"}]))),
+            "no effect matches every effect"
+        );
         // Equal (the default operator) compares values; the taint has none.
         assert!(t(&pod(serde_json::json!([{"key": cp}]))));
         assert!(!t(&pod(serde_json::json!([{"key": cp, "value": "x"}]))));
         // The default not-ready/unreachable tolerations do not tolerate the control-plane taint.
-        assert!(!t(&pod(serde_json::json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]))));
+        assert!(!t(&pod(
+            serde_json::json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}])
+        )));
     }
 
     #[test]
@@ -610,6 +635,10 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), HELPERS.len());
-        assert!(HELPERS.iter().all(|h| !h.doc.is_empty() && h.doc.ends_with('.')));
+        assert!(
+            HELPERS
+                .iter()
+                .all(|h| !h.doc.is_empty() && h.doc.ends_with('.'))
+        );
     }
 }

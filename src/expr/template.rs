@@ -25,8 +25,12 @@ impl Template {
             let body = &rest[start + 2..];
             let end = closing_brace(body).ok_or_else(|| format!("unclosed `${{` in {src:?}"))?;
             let expr = body[..end].trim();
-            let program = Program::compile(expr)
-                .map_err(|e| format!("in `${{{expr}}}`: {}", crate::text::first_line(&e.to_string())))?;
+            let program = Program::compile(expr).map_err(|e| {
+                format!(
+                    "in `${{{expr}}}`: {}",
+                    crate::text::first_line(&e.to_string())
+                )
+            })?;
             parts.push(Part::Expr(expr.to_string(), program));
             rest = &body[end + 1..];
         }

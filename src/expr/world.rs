@@ -119,7 +119,10 @@ fn convert(snap: &Snapshot, id: ObjId) -> Value {
                 let map = Arc::make_mut(&mut m.map);
                 // Metrics types do not write their own apiVersion and kind.
                 map.insert(key("apiVersion"), super::values::string(T::API_VERSION));
-                map.insert(key("kind"), super::values::string(<T as k8s_openapi::Resource>::KIND));
+                map.insert(
+                    key("kind"),
+                    super::values::string(<T as k8s_openapi::Resource>::KIND),
+                );
                 if T::kind() == Kind::Node
                     && let Some(Value::Map(status)) = map.get_mut(&key("status"))
                 {

@@ -65,7 +65,10 @@ fn metadata_command(p: &Patch, target: &str) -> Option<String> {
                 let (f, key) = path
                     .strip_prefix("/metadata/labels/")
                     .map(|k| ("label", k))
-                    .or_else(|| path.strip_prefix("/metadata/annotations/").map(|k| ("annotate", k)))?;
+                    .or_else(|| {
+                        path.strip_prefix("/metadata/annotations/")
+                            .map(|k| ("annotate", k))
+                    })?;
                 if field.is_some_and(|x| x != f) {
                     return None;
                 }
@@ -85,7 +88,10 @@ fn metadata_command(p: &Patch, target: &str) -> Option<String> {
                 return None;
             }
             let meta = meta.get("metadata")?.as_object()?;
-            let rv = meta.get("resourceVersion").and_then(Value::as_str).filter(|r| !r.is_empty());
+            let rv = meta
+                .get("resourceVersion")
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty());
             let others: Vec<&String> = meta.keys().filter(|k| *k != "resourceVersion").collect();
             let [key] = others[..] else { return None };
             let field = match key.as_str() {
@@ -107,7 +113,9 @@ fn metadata_command(p: &Patch, target: &str) -> Option<String> {
     if changes.is_empty() {
         return None;
     }
-    let rv = rv.map(|r| format!(" --resource-version={r}")).unwrap_or_default();
+    let rv = rv
+        .map(|r| format!(" --resource-version={r}"))
+        .unwrap_or_default();
     Some(format!(
         "kubectl {field} {target} {} --overwrite{rv}",
         changes.join(" ")
@@ -117,7 +125,9 @@ fn metadata_command(p: &Patch, target: &str) -> Option<String> {
 /// `[test /spec/taints A, replace /spec/taints B]` on a node: the taints removed and added.
 fn taint_command(p: &Patch, target: &str) -> Option<String> {
     let ops = p.body.as_array()?;
-    let [test, replace] = &ops[..] else { return None };
+    let [test, replace] = &ops[..] else {
+        return None;
+    };
     if test["op"] != "test"
         || replace["op"] != "replace"
         || test["path"] != "/spec/taints"
@@ -129,7 +139,10 @@ fn taint_command(p: &Patch, target: &str) -> Option<String> {
     let after = replace["value"].as_array()?;
     let show = |t: &Value, suffix: &str| -> Option<String> {
         let key = t["key"].as_str()?;
-        let value = t["value"].as_str().map(|v| format!("={v}")).unwrap_or_default();
+        let value = t["value"]
+            .as_str()
+            .map(|v| format!("={v}"))
+            .unwrap_or_default();
         Some(format!("{key}{value}:{}{suffix}", t["effect"].as_str()?))
     };
     let mut changes = Vec::new();
@@ -174,30 +187,60 @@ mod tests {
 
     #[test]
     fn commands_follow_the_patch() {
-        let label = patch("Pod", Some("tt"), PatchType::Json, json!([
+        let label = patch(
+            "Pod",
+            Some("tt"),
+            PatchType::Json,
+            json!([
             {"op": "test", "path": "/metadata/labels/role", "value": "follower"},
-            {"op": "add", "path": "/metadata/labels/role", "value": "leader"}]));
-        assert_eq!(patch_command(&label), "kubectl label pod x -n tt role=leader --overwrite");
-        let ann = patch("StorageClass", None, PatchType::Merge, json!({"metadata": {"resourceVersion": "7",
-            "annotations": {"storageclass.kubernetes.io/is-default-class": "false", "storageclass.beta.kubernetes.io/is-default-class": "false"}}}));
+            {"op": "add", "path": "/metadata/labels/role", "value": "leader"}]),
+        );
+        assert_eq!(
+            patch_command(&label),
+            "kubectl label pod x -n tt role=leader --overwrite"
+        );
+        let ann = patch(
+            "StorageClass",
+            None,
+            PatchType::Merge,
+            json!({"metadata": {"resourceVersion": "7",
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "false", "storageclass.beta.kubernetes.io/is-default-class": "false"}}}),
+        );
         assert_eq!(
             patch_command(&ann),
             "kubectl annotate storageclass x storageclass.beta.kubernetes.io/is-default-class=false storageclass.kubernetes.io/is-default-class=false --overwrite --resource-version=7"
         );
-        let taint = patch("Node", None, PatchType::Json, json!([
+        let taint = patch(
+            "Node",
+            None,
+            PatchType::Json,
+            json!([
             {"op": "test", "path": "/spec/taints", "value": [{"key": "k", "effect": "NoSchedule"}, {"key": "p", "effect": "PreferNoSchedule"}]},
-            {"op": "replace", "path": "/spec/taints", "value": [{"key": "p", "effect": "PreferNoSchedule"}]}]));
+            {"op": "replace", "path": "/spec/taints", "value": [{"key": "p", "effect": "PreferNoSchedule"}]}]),
+        );
         assert_eq!(patch_command(&taint), "kubectl taint nodes x k:NoSchedule-");
-        let other = patch("Node", None, PatchType::Json, json!([{"op": "add", "path": "/spec/unschedulable", "value": true}]));
+        let other = patch(
+            "Node",
+            None,
+            PatchType::Json,
+            json!([{"op": "add", "path": "/spec/unschedulable", "value": true}]),
+        );
         assert_eq!(
             patch_command(&other),
             r#"kubectl patch nodes x --type=json -p '[{"op":"add","path":"/spec/unschedulable","value":true}]'"#
         );
         let exec = Exec {
-            target: ObjectRef { kind: "Pod".into(), namespace: Some("tt".into()), name: "p".into() },
+            target: ObjectRef {
+                kind: "Pod".into(),
+                namespace: Some("tt".into()),
+                name: "p".into(),
+            },
             container: "mysql".into(),
             command: vec!["mysql".into(), "-e".into(), "SELECT 1;".into()],
         };
-        assert_eq!(exec_command(&exec), "kubectl exec p -n tt -c mysql -- mysql -e \"SELECT 1;\"");
+        assert_eq!(
+            exec_command(&exec),
+            "kubectl exec p -n tt -c mysql -- mysql -e \"SELECT 1;\""
+        );
     }
 }

@@ -260,7 +260,9 @@ impl ObjectMatch {
                 .namespace
                 .as_ref()
                 .is_none_or(|n| Some(n) == o.namespace.as_ref())
-            && self.name.as_ref().is_none_or(|n| crate::text::glob(n, &o.name))
+            && self
+                .name
+                .as_ref()
+                .is_none_or(|n| crate::text::glob(n, &o.name))
     }
 }
-

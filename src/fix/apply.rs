@@ -4,8 +4,8 @@
 use super::journal::{Entry, Journal, inverse_patch, trimmed};
 use super::plan::{FixPlan, ItemStatus};
 use crate::finding::Patch;
-use crate::model::ObjectRef;
 use crate::live::{Connection, chain};
+use crate::model::ObjectRef;
 use crate::model::{PatchType, Safety};
 use crate::snapshot::Kind;
 use k8s_openapi::api::authorization::v1::{

@@ -146,7 +146,11 @@ pub fn plan(report: &Report, snap: &Snapshot, only: &[String]) -> FixPlan {
     // Merged items changed their patches: preview them again.
     for item in items.iter_mut().filter(|i| i.safety != Safety::Manual) {
         item.diffs = item.patches.iter().map(|p| preview(snap, p)).collect();
-        item.kubectl = item.patches.iter().map(kubectl::exact_patch_command).collect();
+        item.kubectl = item
+            .patches
+            .iter()
+            .map(kubectl::exact_patch_command)
+            .collect();
     }
     // Safe first, then unsafe, then manual: the order `--auto` works in.
     items.sort_by_key(|i| match i.safety {

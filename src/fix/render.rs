@@ -3,8 +3,8 @@
 use super::apply::describe;
 use super::plan::{FixPlan, ItemStatus};
 use crate::finding::kubectl;
-use crate::text::{WIDTH, fold_command, wrap};
 use crate::model::Safety;
+use crate::text::{WIDTH, fold_command, wrap};
 use colored::Colorize;
 use std::fmt::Write;
 

@@ -229,7 +229,9 @@ impl Index {
     }
 
     pub fn node(&self, name: &str) -> Option<&Node> {
-        self.node_by_name.get(name).map(|&i| &self.snap.objects.nodes[i])
+        self.node_by_name
+            .get(name)
+            .map(|&i| &self.snap.objects.nodes[i])
     }
 
     pub fn pod(&self, ns: &str, name: &str) -> Option<&Pod> {
@@ -312,7 +314,12 @@ impl Index {
             .get(&k)
             .into_iter()
             .flatten()
-            .flat_map(|&i| self.snap.objects.endpoint_slices[i].endpoints.iter().flatten())
+            .flat_map(|&i| {
+                self.snap.objects.endpoint_slices[i]
+                    .endpoints
+                    .iter()
+                    .flatten()
+            })
             .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
             .map(|e| match &e.target_ref {
                 Some(t) => format!(
@@ -425,4 +432,3 @@ fn event_time(e: &k8s_openapi::api::core::v1::Event) -> Option<k8s_openapi::jiff
         .or_else(|| e.event_time.as_ref().map(|t| t.0))
         .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
-

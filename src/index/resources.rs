@@ -87,4 +87,3 @@ mod memory_tests {
         assert_eq!(pod_memory(&pod_level).0, (2 << 30) + (64 << 20));
     }
 }
-

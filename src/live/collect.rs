@@ -106,17 +106,19 @@ async fn list_kind(conn: &Connection, kind: Kind, opts: &CollectOptions) -> List
         list_pods(conn, opts).await
     } else {
         let ns = opts.namespace.as_deref().filter(|_| kind.namespaced());
-        paged(conn, kind, ns, opts.page_size).await.map(|(s, p)| (s, p, None))
+        paged(conn, kind, ns, opts.page_size)
+            .await
+            .map(|(s, p)| (s, p, None))
     };
     // metrics.k8s.io is served by metrics-server through the aggregator: absent (404), not
     // ready (503) or slow, it only means the memory rules fall back to requests.
     match res {
-        Err(ListError::Fatal(m)) if kind.meta().optional => Err(ListError::Unavailable(
-            format!("metrics unavailable: {m}"),
-        )),
-        Err(ListError::Unavailable(m)) if kind.meta().optional => Err(ListError::Unavailable(
-            format!("metrics unavailable ({m})"),
-        )),
+        Err(ListError::Fatal(m)) if kind.meta().optional => {
+            Err(ListError::Unavailable(format!("metrics unavailable: {m}")))
+        }
+        Err(ListError::Unavailable(m)) if kind.meta().optional => {
+            Err(ListError::Unavailable(format!("metrics unavailable ({m})")))
+        }
         other => other,
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::finding::Finding;
 use crate::live::KindStat;
-use crate::text::{WIDTH, fold_command, wrap};
 use crate::rules::Rule;
+use crate::text::{WIDTH, fold_command, wrap};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::fmt::Write;
 

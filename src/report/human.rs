@@ -2,9 +2,9 @@
 //! the next lines, causes before their symptoms, and a summary table.
 
 use super::category_rank;
-use crate::text::wrap;
 use crate::finding::{Finding, Report, RuleOutcome};
 use crate::model::Severity;
+use crate::text::wrap;
 use colored::Colorize;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use std::collections::BTreeMap;
@@ -179,7 +179,11 @@ fn render_finding(out: &mut String, report: &Report, i: usize) {
             .to_string(),
         );
         for c in &fix.commands {
-            out.push_str(&crate::text::fold_command(c, "        ", WIDTH).cyan().to_string());
+            out.push_str(
+                &crate::text::fold_command(c, "        ", WIDTH)
+                    .cyan()
+                    .to_string(),
+            );
         }
         if let Some(d) = &f.durable_fix {
             out.push_str(
@@ -192,7 +196,11 @@ fn render_finding(out: &mut String, report: &Report, i: usize) {
                 .to_string(),
             );
             for c in &d.commands {
-                out.push_str(&crate::text::fold_command(c, "        ", WIDTH).cyan().to_string());
+                out.push_str(
+                    &crate::text::fold_command(c, "        ", WIDTH)
+                        .cyan()
+                        .to_string(),
+                );
             }
         }
     }

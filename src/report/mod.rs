@@ -30,4 +30,3 @@ pub fn category_rank(c: &str) -> (usize, String) {
         c.to_string(),
     )
 }
-

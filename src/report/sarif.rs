@@ -2,8 +2,8 @@
 //! Kubernetes object is a logical location, and the snapshot file (or the cluster) its artifact.
 
 use crate::finding::Report;
-use crate::rules::Rule;
 use crate::model::Severity;
+use crate::rules::Rule;
 use serde_json::{Value, json};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";

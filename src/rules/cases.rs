@@ -135,7 +135,8 @@ pub fn parse(file: &str, text: &str) -> Result<CaseFile, String> {
 /// (`apiVersion`, the namespace, a uid, a pod's empty container list), every kind read.
 pub fn snapshot(file: &CaseFile, case: &Case) -> Result<Snapshot, String> {
     let mut snap = Snapshot::default();
-    snap.read.extend(Kind::ALL.iter().filter(|k| !k.meta().optional));
+    snap.read
+        .extend(Kind::ALL.iter().filter(|k| !k.meta().optional));
     for (i, obj) in case.objects.iter().enumerate() {
         let at = format!("objects[{i}]");
         let name = obj
@@ -182,10 +183,7 @@ mod tests {
 
     #[test]
     fn refs_and_defaults() {
-        assert_eq!(
-            parse_ref("svc/tt/x").unwrap().to_string(),
-            "Service tt/x"
-        );
+        assert_eq!(parse_ref("svc/tt/x").unwrap().to_string(), "Service tt/x");
         assert_eq!(parse_ref("Cluster/cluster").unwrap().kind, "Cluster");
         assert!(parse_ref("Widget/x").is_err());
         let file = parse(

@@ -103,7 +103,8 @@ impl Compiler<'_> {
         extra: &[&str],
     ) -> Result<Template, RuleError> {
         let line = Some(s.referenced.line());
-        let t = Template::compile(&s.value).map_err(|m| self.fail(line, format!("{field}: {m}")))?;
+        let t =
+            Template::compile(&s.value).map_err(|m| self.fail(line, format!("{field}: {m}")))?;
         for p in t.programs() {
             self.check(field, p, line, extra, When::PerObject)?;
         }
@@ -178,7 +179,12 @@ impl Compiler<'_> {
         let escalate = spec
             .escalate
             .iter()
-            .map(|e| Ok((self.program("escalate.when", &e.when, &[], When::PerObject)?, e.severity)))
+            .map(|e| {
+                Ok((
+                    self.program("escalate.when", &e.when, &[], When::PerObject)?,
+                    e.severity,
+                ))
+            })
             .collect::<Result<Vec<_>, RuleError>>()?;
         let message = self.template("message", &spec.message, &[])?;
         let fix = spec.fix.as_ref().map(|f| self.fix("fix", f)).transpose()?;
@@ -219,12 +225,14 @@ impl Compiler<'_> {
         if spec.applies_to.kind == "Cluster" {
             return Ok(Target::Cluster);
         }
-        Kind::parse(&spec.applies_to.kind).map(Target::Kind).ok_or_else(|| {
-            self.fail(
-                None,
-                format!("applies_to.kind: unknown kind {:?}", spec.applies_to.kind),
-            )
-        })
+        Kind::parse(&spec.applies_to.kind)
+            .map(Target::Kind)
+            .ok_or_else(|| {
+                self.fail(
+                    None,
+                    format!("applies_to.kind: unknown kind {:?}", spec.applies_to.kind),
+                )
+            })
     }
 
     /// Each entry is a kind, or alternatives `A|B` of which one readable kind is enough.
@@ -290,7 +298,11 @@ impl Compiler<'_> {
         })
     }
 
-    fn for_each(&self, field: &str, list: Option<&Spanned<String>>) -> Result<Option<Program>, RuleError> {
+    fn for_each(
+        &self,
+        field: &str,
+        list: Option<&Spanned<String>>,
+    ) -> Result<Option<Program>, RuleError> {
         list.map(|e| self.program(field, e, &[], When::PerObject))
             .transpose()
     }
@@ -318,7 +330,12 @@ impl Compiler<'_> {
                 .transpose()?,
             name: self.template(&format!("{what}.patches.name"), &p.name, item)?,
             patch_type: p.patch_type,
-            body: self.program(&format!("{what}.patches.body"), &p.body, item, When::PerObject)?,
+            body: self.program(
+                &format!("{what}.patches.body"),
+                &p.body,
+                item,
+                When::PerObject,
+            )?,
         })
     }
 
@@ -329,7 +346,12 @@ impl Compiler<'_> {
             namespace: self.template(&format!("{what}.execs.namespace"), &e.namespace, item)?,
             pod: self.template(&format!("{what}.execs.pod"), &e.pod, item)?,
             container: self.template(&format!("{what}.execs.container"), &e.container, item)?,
-            command: self.program(&format!("{what}.execs.command"), &e.command, item, When::PerObject)?,
+            command: self.program(
+                &format!("{what}.execs.command"),
+                &e.command,
+                item,
+                When::PerObject,
+            )?,
         })
     }
 }

@@ -82,9 +82,10 @@ pub struct RuleError {
 
 /// `(path, text)` of the built-in rule files.
 pub fn embedded() -> impl Iterator<Item = (&'static str, &'static str)> {
-    EMBEDDED.iter().copied().filter(|(p, _)| {
-        p.starts_with("rules/") && p.matches('/').count() == 1
-    })
+    EMBEDDED
+        .iter()
+        .copied()
+        .filter(|(p, _)| p.starts_with("rules/") && p.matches('/').count() == 1)
 }
 
 /// `(path, text)` of the embedded files under `rules/<dir>/`.
@@ -187,7 +188,12 @@ fn params_value(params: &BTreeMap<String, serde_json::Value>) -> Value {
 
 /// Sets one parameter of one rule (`RULE.KEY=VALUE`, VALUE read as YAML: `90`, `true`,
 /// `[a, b]`), or says why it cannot.
-pub fn set_param(rules: &mut [Rule], id: &str, key: &str, value: serde_json::Value) -> Result<(), String> {
+pub fn set_param(
+    rules: &mut [Rule],
+    id: &str,
+    key: &str,
+    value: serde_json::Value,
+) -> Result<(), String> {
     let rule = rules
         .iter_mut()
         .find(|r| r.spec.id.eq_ignore_ascii_case(id))

@@ -1,8 +1,8 @@
 //! The schema of a rule file. Rules are data: everything a check needs to find, explain and
 //! fix one problem lives in one YAML file under `rules/`.
 
-use serde::Deserialize;
 pub use crate::model::{PatchType, Phase, Safety, Severity};
+use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 

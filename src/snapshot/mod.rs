@@ -117,7 +117,9 @@ impl Snapshot {
 
     /// The objects of one kind as JSON, in the API's own shape (with apiVersion and kind).
     pub fn json_of(&self, kind: Kind) -> Vec<serde_json::Value> {
-        (0..self.count(kind)).map(|i| self.json_at(kind, i)).collect()
+        (0..self.count(kind))
+            .map(|i| self.json_at(kind, i))
+            .collect()
     }
 
     /// Every object in the API's JSON shape, each with `apiVersion` and `kind`, kinds in
