@@ -273,7 +273,7 @@ fn works_as_a_kubectl_plugin() {
                 Some(0),
                 "{}",
                 String::from_utf8_lossy(&o.stderr)
-            )
+            );
         })
         .unwrap();
 }

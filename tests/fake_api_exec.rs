@@ -421,8 +421,7 @@ async fn websocket(api: &FakeApi, target: &str, protocols: &str, extra: &[&str])
     if status != 101 {
         let len: usize = hs
             .header("content-length")
-            .map(|l| l.parse().expect("length"))
-            .unwrap_or(0);
+            .map_or(0, |l| l.parse().expect("length"));
         while rest.len() < len {
             let mut chunk = [0u8; 4096];
             let n = stream.read(&mut chunk).await.expect("read");

@@ -21,9 +21,12 @@ pub struct CaseResult {
     pub failures: Vec<String>,
 }
 
+/// A case file: its path and text.
+pub type CaseSource = (String, String);
+
 /// The rules and case files of a directory (`DIR/*.yaml`, `DIR/tests/*.yaml`) added to the
 /// built-in pack, or the built-in pack and its own cases.
-pub fn load(dir: Option<&Path>) -> Result<(Vec<Rule>, Vec<(String, String)>), Error> {
+pub fn load(dir: Option<&Path>) -> Result<(Vec<Rule>, Vec<CaseSource>), Error> {
     let rules = rules::load(dir).map_err(|e| super::checker::rule_errors(&e))?;
     let files = match dir {
         Some(d) => {
@@ -99,7 +102,8 @@ pub fn run_case(rules: &[Rule], file: &CaseFile, case: &Case) -> Result<Report, 
 }
 
 fn qualified(file: &CaseFile, r: &ObjectRef) -> ObjectRef {
-    let namespaced = crate::snapshot::Kind::parse(&r.kind).is_some_and(|k| k.namespaced());
+    let namespaced =
+        crate::snapshot::Kind::parse(&r.kind).is_some_and(crate::snapshot::Kind::namespaced);
     ObjectRef {
         namespace: r
             .namespace
@@ -177,8 +181,7 @@ fn differences(report: &Report, f: &Finding, want: &Expected, file: &CaseFile) -
             .iter()
             .map(|c| match c.split_once(' ') {
                 Some((rule, obj)) => cases::parse_ref(obj)
-                    .map(|r| format!("{rule} {}", qualified(file, &r)))
-                    .unwrap_or_else(|e| e),
+                    .map_or_else(|e| e, |r| format!("{rule} {}", qualified(file, &r))),
                 None => format!("{c:?} is not `RULE Kind/name`"),
             })
             .collect();
@@ -215,8 +218,7 @@ fn fix_differences(f: &Finding, want: &cases::ExpectedFix, file: &CaseFile) -> V
             .iter()
             .map(|p| {
                 let t = cases::parse_ref(&p.target)
-                    .map(|r| qualified(file, &r).to_string())
-                    .unwrap_or_else(|e| e);
+                    .map_or_else(|e| e, |r| qualified(file, &r).to_string());
                 (t, &p.body)
             })
             .collect();

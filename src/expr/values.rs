@@ -111,7 +111,7 @@ pub fn as_int(v: &dyn Val) -> Option<i64> {
 
 /// The elements of a list value, read in place.
 pub fn as_list(v: &dyn Val) -> Option<&[Box<dyn Val>]> {
-    v.downcast_ref::<CelList>().map(|l| l.inner())
+    v.downcast_ref::<CelList>().map(CelList::inner)
 }
 
 /// The handle a snapshot object carries.

@@ -200,7 +200,6 @@ pub async fn apply(
     journal: &Journal,
     run: &str,
 ) -> Result<usize, String> {
-    let mut applied = 0;
     // With --unsafe, a durable fix replaces the plain fix of the same findings.
     let durable: Vec<String> = if opts.allow_unsafe {
         plan.items
@@ -211,116 +210,130 @@ pub async fn apply(
     } else {
         Vec::new()
     };
-    for item in plan.items.iter_mut() {
+    let writer = Writer { conn, journal, run };
+    let mut applied = 0;
+    for item in &mut plan.items {
         if item.status != ItemStatus::Planned {
             continue;
         }
-        if !item.durable
-            && !durable.is_empty()
-            && item.fingerprints.iter().all(|f| durable.contains(f))
-        {
-            item.status =
-                ItemStatus::Skipped("superseded by the durable fix of the same finding".into());
+        if let Some(skip) = skip_reason(item, &durable, &mut opts) {
+            item.status = ItemStatus::Skipped(skip.into());
             continue;
         }
-        if item.safety == Safety::Unsafe && !opts.allow_unsafe {
-            item.status = ItemStatus::Skipped("unsafe: pass --unsafe to apply".into());
-            continue;
-        }
-        if let Some(confirm) = opts.confirm.as_mut()
-            && !confirm(item)
-        {
-            item.status = ItemStatus::Skipped("declined".into());
-            continue;
-        }
+        let (n, status) = writer.item(item).await?;
+        applied += n;
+        item.status = status;
+    }
+    Ok(applied)
+}
+
+/// Why a planned item is not applied, if it is not.
+fn skip_reason(
+    item: &super::PlanItem,
+    durable: &[String],
+    opts: &mut ApplyOptions<'_>,
+) -> Option<&'static str> {
+    if !item.durable && !durable.is_empty() && item.fingerprints.iter().all(|f| durable.contains(f))
+    {
+        return Some("superseded by the durable fix of the same finding");
+    }
+    if item.safety == Safety::Unsafe && !opts.allow_unsafe {
+        return Some("unsafe: pass --unsafe to apply");
+    }
+    let declined = opts.confirm.as_mut().is_some_and(|confirm| !confirm(item));
+    declined.then_some("declined")
+}
+
+/// Makes one item's changes and journals each.
+struct Writer<'a> {
+    conn: &'a Connection,
+    journal: &'a Journal,
+    run: &'a str,
+}
+
+impl Writer<'_> {
+    /// The changes made and the item's status.
+    async fn item(&self, item: &super::PlanItem) -> Result<(usize, ItemStatus), String> {
         let apis: Result<Vec<_>, String> = item
             .patches
             .iter()
-            .map(|p| api_for(conn, &p.target).map(|a| a.0))
+            .map(|p| api_for(self.conn, &p.target).map(|a| a.0))
             .collect();
         let apis = match apis {
             Ok(a) => a,
-            Err(e) => {
-                item.status = ItemStatus::Failed(e);
-                continue;
-            }
+            Err(e) => return Ok((0, ItemStatus::Failed(e))),
         };
         // 1. Server-side dry run of every patch: admission, validation and preconditions.
-        let mut failed = None;
         for (api, p) in apis.iter().zip(&item.patches) {
-            if let Err(e) = send(api, conn, p, true).await {
-                failed = Some(explain_rejection(api, conn, p, &e).await);
-                break;
+            if let Err(e) = send(api, self.conn, p, true).await {
+                return Ok((0, explain_rejection(api, self.conn, p, &e).await));
             }
         }
-        if let Some(status) = failed {
-            item.status = status;
-            continue;
-        }
         // 2. The real thing, journaled one patch at a time.
+        let mut applied = 0;
         for (api, p) in apis.iter().zip(&item.patches) {
-            let before = match timed(conn, "GET", api.get(&p.target.name)).await {
-                Ok(o) => trimmed(serde_json::to_value(o).map_err(|e| e.to_string())?),
-                Err(e) => {
-                    failed = Some(classify(&e));
-                    break;
-                }
-            };
-            match send(api, conn, p, false).await {
-                Err(e) if matches!(&e, kube::Error::Api(s) if s.code == 422) => {
-                    failed = Some(explain_rejection(api, conn, p, &e).await);
-                    break;
-                }
-                Ok(after) => {
-                    journal.append(&Entry {
-                        run: run.to_string(),
-                        action: "fix".into(),
-                        undoes: None,
-                        time: super::journal::now(),
-                        rule: item.rule_id.clone(),
-                        target: p.target.clone(),
-                        patch_type: p.patch_type,
-                        patch: p.body.clone(),
-                        before,
-                        after: trimmed(after),
-                    })?;
-                    applied += 1;
-                }
-                Err(e) => {
-                    failed = Some(classify(&e));
-                    break;
-                }
+            match self.patch(api, p, &item.rule_id).await? {
+                None => applied += 1,
+                Some(status) => return Ok((applied, status)),
             }
         }
         // 3. Commands in containers, in order; the first failure stops the item.
-        if failed.is_none() {
-            for e in &item.execs {
-                match run_exec(conn, e).await {
-                    Ok(output) => {
-                        journal.append(&Entry {
-                            run: run.to_string(),
-                            action: "exec".into(),
-                            undoes: None,
-                            time: super::journal::now(),
-                            rule: item.rule_id.clone(),
-                            target: e.target.clone(),
-                            patch_type: PatchType::Json,
-                            patch: serde_json::json!({"container": e.container, "command": e.command}),
-                            before: Value::Null,
-                            after: Value::String(output),
-                        })?;
-                        applied += 1;
-                    }
-                    Err(status) => {
-                        failed = Some(status);
-                        break;
-                    }
+        for e in &item.execs {
+            match run_exec(self.conn, e).await {
+                Ok(output) => {
+                    self.journal.append(&Entry {
+                        run: self.run.to_string(),
+                        action: "exec".into(),
+                        undoes: None,
+                        time: super::journal::now(),
+                        rule: item.rule_id.clone(),
+                        target: e.target.clone(),
+                        patch_type: PatchType::Json,
+                        patch: serde_json::json!({"container": e.container, "command": e.command}),
+                        before: Value::Null,
+                        after: Value::String(output),
+                    })?;
+                    applied += 1;
                 }
+                Err(status) => return Ok((applied, status)),
             }
         }
-        item.status = failed.unwrap_or(ItemStatus::Applied);
+        Ok((applied, ItemStatus::Applied))
     }
-    Ok(applied)
+
+    /// Sends one patch for real and journals it; the failure status if it did not land.
+    async fn patch(
+        &self,
+        api: &Api<DynamicObject>,
+        p: &Patch,
+        rule: &str,
+    ) -> Result<Option<ItemStatus>, String> {
+        let before = match timed(self.conn, "GET", api.get(&p.target.name)).await {
+            Ok(o) => trimmed(serde_json::to_value(o).map_err(|e| e.to_string())?),
+            Err(e) => return Ok(Some(classify(&e))),
+        };
+        match send(api, self.conn, p, false).await {
+            Err(e) if matches!(&e, kube::Error::Api(s) if s.code == 422) => {
+                Ok(Some(explain_rejection(api, self.conn, p, &e).await))
+            }
+            Err(e) => Ok(Some(classify(&e))),
+            Ok(after) => {
+                self.journal.append(&Entry {
+                    run: self.run.to_string(),
+                    action: "fix".into(),
+                    undoes: None,
+                    time: super::journal::now(),
+                    rule: rule.to_string(),
+                    target: p.target.clone(),
+                    patch_type: p.patch_type,
+                    patch: p.body.clone(),
+                    before,
+                    after: trimmed(after),
+                })?;
+                Ok(None)
+            }
+        }
+    }
 }
 
 /// Runs one command through pods/exec; its output (stdout, then stderr) or why it failed.

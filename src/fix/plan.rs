@@ -252,7 +252,8 @@ pub fn field_diff(before: &Value, after: &Value) -> Vec<String> {
                 }
             }
             (a, b) if a != b => {
-                let show = |v: Option<&Value>| v.map_or("(absent)".to_string(), |v| v.to_string());
+                let show =
+                    |v: Option<&Value>| v.map_or("(absent)".to_string(), ToString::to_string);
                 out.push(format!("{path}: {} → {}", show(a), show(b)));
             }
             _ => {}

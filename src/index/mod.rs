@@ -75,6 +75,13 @@ impl Index {
     }
 
     fn build(&mut self) {
+        self.index_nodes();
+        self.index_pods();
+        self.index_services();
+    }
+
+    /// Nodes by name, their images and memory (usage from metrics).
+    fn index_nodes(&mut self) {
         let s = &self.snap.objects;
         for (i, n) in s.nodes.iter().enumerate() {
             let name = n.metadata.name.clone().unwrap_or_default();
@@ -116,6 +123,12 @@ impl Index {
                 entry.usage = Some(u.ceil_units());
             }
         }
+    }
+
+    /// Pods by key, namespace, label, owner (Deployments through their ReplicaSets) and
+    /// node; images pulled on nodes; memory requested per node.
+    fn index_pods(&mut self) {
+        let s = &self.snap.objects;
         for rs in &s.replica_sets {
             if let Some(owner) = controller_of(&rs.metadata).filter(|o| o.0 == "Deployment") {
                 self.deployment_of_rs.insert(
@@ -183,6 +196,11 @@ impl Index {
                 }
             }
         }
+    }
+
+    /// Services and their Endpoints and EndpointSlices by key; events by object.
+    fn index_services(&mut self) {
+        let s = &self.snap.objects;
         for (i, svc) in s.services.iter().enumerate() {
             self.service_by_key.insert(
                 key(
@@ -417,7 +435,7 @@ pub fn controller_of(
 pub fn is_active(p: &Pod) -> bool {
     !matches!(
         p.status.as_ref().and_then(|s| s.phase.as_deref()),
-        Some("Succeeded") | Some("Failed")
+        Some("Succeeded" | "Failed")
     )
 }
 

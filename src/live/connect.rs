@@ -96,13 +96,10 @@ fn selected_context(
     wanted: &Option<String>,
     source: &str,
 ) -> Result<String, ConnectError> {
-    let name = match wanted.clone().or_else(|| kc.current_context.clone()) {
-        Some(n) => n,
-        None => {
-            return Err(ConnectError(format!(
-                "kubeconfig {source}: no current-context set; pass --context"
-            )));
-        }
+    let Some(name) = wanted.clone().or_else(|| kc.current_context.clone()) else {
+        return Err(ConnectError(format!(
+            "kubeconfig {source}: no current-context set; pass --context"
+        )));
     };
     if !kc.contexts.iter().any(|c| c.name == name) {
         let known: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();

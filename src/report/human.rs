@@ -54,71 +54,7 @@ pub fn render(report: &Report, header: &str, opts: &HumanOptions) -> String {
         }
         writeln!(out, "{}\n{}", cat.bold(), "-".repeat(cat.chars().count())).unwrap();
         for &ri in rule_idx {
-            let rule = &report.rules[ri];
-            let findings: Vec<usize> = report
-                .findings
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| f.rule_id == rule.id && f.suppressed.is_none())
-                .map(|(i, _)| i)
-                .collect();
-            match &rule.outcome {
-                RuleOutcome::Error(reason) => {
-                    writeln!(
-                        out,
-                        "{} {} {} {}",
-                        "×".red().bold(),
-                        rule.id,
-                        rule.title.bold(),
-                        format!("(rule error: {reason}; see below)").red()
-                    )
-                    .unwrap();
-                    continue;
-                }
-                RuleOutcome::Skipped(reason) => {
-                    if opts.verbose {
-                        writeln!(
-                            out,
-                            "{} {} {} {}",
-                            "-".dimmed(),
-                            rule.id.dimmed(),
-                            rule.title.dimmed(),
-                            format!("(skipped: {reason})").dimmed()
-                        )
-                        .unwrap();
-                    }
-                    continue;
-                }
-                RuleOutcome::Failed if findings.is_empty() => {
-                    writeln!(
-                        out,
-                        "{} {} {} {}",
-                        mark(None),
-                        rule.id.dimmed(),
-                        rule.title,
-                        "(findings suppressed)".dimmed()
-                    )
-                    .unwrap();
-                    continue;
-                }
-                RuleOutcome::Passed => {
-                    writeln!(out, "{} {} {}", mark(None), rule.id.dimmed(), rule.title).unwrap();
-                    continue;
-                }
-                RuleOutcome::Failed => {}
-            }
-            let worst = findings.iter().map(|&i| report.findings[i].severity).max();
-            writeln!(
-                out,
-                "{} {} {}",
-                mark(worst),
-                rule.id.dimmed(),
-                rule.title.bold()
-            )
-            .unwrap();
-            for &i in &findings {
-                render_finding(&mut out, report, i);
-            }
+            render_rule(&mut out, report, ri, opts);
         }
         out.push('\n');
     }
@@ -144,6 +80,75 @@ pub fn render(report: &Report, header: &str, opts: &HumanOptions) -> String {
     }
     out.push_str(&summary(report));
     out
+}
+
+/// One rule's line, and its findings under it.
+fn render_rule(out: &mut String, report: &Report, ri: usize, opts: &HumanOptions) {
+    let rule = &report.rules[ri];
+    let findings: Vec<usize> = report
+        .findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.rule_id == rule.id && f.suppressed.is_none())
+        .map(|(i, _)| i)
+        .collect();
+    match &rule.outcome {
+        RuleOutcome::Error(reason) => {
+            writeln!(
+                out,
+                "{} {} {} {}",
+                "×".red().bold(),
+                rule.id,
+                rule.title.bold(),
+                format!("(rule error: {reason}; see below)").red()
+            )
+            .unwrap();
+            return;
+        }
+        RuleOutcome::Skipped(reason) => {
+            if opts.verbose {
+                writeln!(
+                    out,
+                    "{} {} {} {}",
+                    "-".dimmed(),
+                    rule.id.dimmed(),
+                    rule.title.dimmed(),
+                    format!("(skipped: {reason})").dimmed()
+                )
+                .unwrap();
+            }
+            return;
+        }
+        RuleOutcome::Failed if findings.is_empty() => {
+            writeln!(
+                out,
+                "{} {} {} {}",
+                mark(None),
+                rule.id.dimmed(),
+                rule.title,
+                "(findings suppressed)".dimmed()
+            )
+            .unwrap();
+            return;
+        }
+        RuleOutcome::Passed => {
+            writeln!(out, "{} {} {}", mark(None), rule.id.dimmed(), rule.title).unwrap();
+            return;
+        }
+        RuleOutcome::Failed => {}
+    }
+    let worst = findings.iter().map(|&i| report.findings[i].severity).max();
+    writeln!(
+        out,
+        "{} {} {}",
+        mark(worst),
+        rule.id.dimmed(),
+        rule.title.bold()
+    )
+    .unwrap();
+    for &i in &findings {
+        render_finding(out, report, i);
+    }
 }
 
 fn render_finding(out: &mut String, report: &Report, i: usize) {

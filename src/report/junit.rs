@@ -37,7 +37,8 @@ enum CaseOutcome {
     Skip(String),
 }
 
-pub fn to_junit(report: &Report, fail_on: FailOn) -> String {
+/// One test case per rule (per rule × object for rules with findings), by category.
+fn cases(report: &Report, fail_on: FailOn) -> BTreeMap<(usize, String), Vec<Case>> {
     let mut suites: BTreeMap<(usize, String), Vec<Case>> = BTreeMap::new();
     for r in &report.rules {
         let cases = suites.entry(super::category_rank(&r.category)).or_default();
@@ -75,41 +76,48 @@ pub fn to_junit(report: &Report, fail_on: FailOn) -> String {
             }),
             RuleOutcome::Failed => {
                 for f in findings {
-                    let name = format!("{} {}", f.rule_id, f.object);
-                    let outcome = if f.suppressed.is_none() && fail_on.fails(f.severity) {
-                        let fix = f
-                            .fix
-                            .as_ref()
-                            .map(|x| {
-                                format!(
-                                    "\nfix ({}): {}\n{}",
-                                    x.safety,
-                                    x.summary,
-                                    x.commands.join("\n")
-                                )
-                            })
-                            .unwrap_or_default();
-                        CaseOutcome::Fail {
-                            kind: f.severity.to_string(),
-                            message: f.message.clone(),
-                            body: format!("{}{fix}", f.message),
-                        }
-                    } else {
-                        let note = match &f.suppressed {
-                            Some(s) => format!("suppressed: {}", s.reason),
-                            None => format!("{}: {}", f.severity, f.message),
-                        };
-                        CaseOutcome::Pass(Some(note))
-                    };
                     cases.push(Case {
-                        name,
+                        name: format!("{} {}", f.rule_id, f.object),
                         classname: classname.clone(),
-                        outcome,
+                        outcome: finding_outcome(f, fail_on),
                     });
                 }
             }
         }
     }
+    suites
+}
+
+fn finding_outcome(f: &crate::finding::Finding, fail_on: FailOn) -> CaseOutcome {
+    if f.suppressed.is_none() && fail_on.fails(f.severity) {
+        let fix = f
+            .fix
+            .as_ref()
+            .map(|x| {
+                format!(
+                    "\nfix ({}): {}\n{}",
+                    x.safety,
+                    x.summary,
+                    x.commands.join("\n")
+                )
+            })
+            .unwrap_or_default();
+        CaseOutcome::Fail {
+            kind: f.severity.to_string(),
+            message: f.message.clone(),
+            body: format!("{}{fix}", f.message),
+        }
+    } else {
+        let note = match &f.suppressed {
+            Some(s) => format!("suppressed: {}", s.reason),
+            None => format!("{}: {}", f.severity, f.message),
+        };
+        CaseOutcome::Pass(Some(note))
+    }
+}
+
+pub fn to_junit(report: &Report, fail_on: FailOn) -> String {
+    let suites = cases(report, fail_on);
     let count = |cases: &[Case], p: fn(&CaseOutcome) -> bool| {
         cases.iter().filter(|c| p(&c.outcome)).count()
     };

@@ -71,7 +71,12 @@ impl Snapshot {
         impl<'a> KindVisitor for Metas<'a> {
             type Output = Box<dyn Iterator<Item = &'a ObjectMeta> + 'a>;
             fn visit<T: Object>(self) -> Self::Output {
-                Box::new(self.0.list::<T>().iter().map(|o| o.metadata()))
+                Box::new(
+                    self.0
+                        .list::<T>()
+                        .iter()
+                        .map(k8s_openapi::Metadata::metadata),
+                )
             }
         }
         kind.visit(Metas(self))

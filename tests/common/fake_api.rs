@@ -879,7 +879,7 @@ fn resolve_resource(resource: &str) -> Option<usize> {
 }
 
 fn resolve_kind(api_version: Option<&str>, kind: &str) -> Option<usize> {
-    let group = api_version.map(|av| av.rsplit_once('/').map(|(g, _)| g).unwrap_or(""));
+    let group = api_version.map(|av| av.rsplit_once('/').map_or("", |(g, _)| g));
     RESOURCES
         .iter()
         .position(|r| r.kind == kind && group.is_none_or(|g| g == r.group))
@@ -929,7 +929,7 @@ impl Store {
             let given = meta_str(&obj, "resourceVersion").and_then(|s| s.parse::<u64>().ok());
             match given {
                 Some(rv) if rv > 0 && !RESOURCES[ri].metrics && used.insert(rv) => {
-                    keep.push((ri, obj, rv))
+                    keep.push((ri, obj, rv));
                 }
                 _ => later.push((ri, obj)),
             }
@@ -1006,15 +1006,13 @@ impl Store {
         {
             let uid = existing
                 .and_then(|e| meta_str(e, "uid"))
-                .map(str::to_string)
-                .unwrap_or(uid);
+                .map_or(uid, str::to_string);
             meta.insert("uid".into(), json!(uid));
         }
         if meta.get("creationTimestamp").is_none_or(Value::is_null) {
             let ts = existing
                 .and_then(|e| meta_str(e, "creationTimestamp"))
-                .map(str::to_string)
-                .unwrap_or_else(now_rfc3339);
+                .map_or_else(now_rfc3339, str::to_string);
             meta.insert("creationTimestamp".into(), json!(ts));
         }
         if def.generation && meta.get("generation").is_none() {
@@ -1296,7 +1294,9 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -1678,7 +1678,7 @@ fn audit_id(index: usize) -> String {
 }
 
 fn is_watch(req: &Req) -> bool {
-    req.method == "GET" && matches!(req.param("watch"), Some("true") | Some("1"))
+    req.method == "GET" && matches!(req.param("watch"), Some("true" | "1"))
 }
 
 /// What a path addresses.
@@ -3261,8 +3261,7 @@ fn check_type(body: &Value, def: &ResDef) -> Result<(), Reply> {
     let av = body
         .get("apiVersion")
         .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| def.api_version());
+        .map_or_else(|| def.api_version(), str::to_string);
     if kind != def.kind || av != def.api_version() {
         return Err(bad_request(&format!(
             "the API version in the data ({av}) does not match the expected API version ({})",
@@ -3570,7 +3569,7 @@ enum ListStrategy {
 
 /// The patch strategy of a list field (the `patchStrategy`/`patchMergeKey` tags of k8s.io/api).
 fn list_strategy(kind: &str, path: &[String], key: &str) -> ListStrategy {
-    let parent = path.last().map(String::as_str).unwrap_or("");
+    let parent = path.last().map_or("", String::as_str);
     match key {
         "containers"
         | "initContainers"
@@ -3631,7 +3630,7 @@ fn strategic_merge(
             *doc = strip_directives(&Value::Object(patch.clone()));
             return Ok(());
         }
-        Some("delete") | Some("merge") | None => {}
+        Some("delete" | "merge") | None => {}
         Some(other) => return Err(format!("Unknown patch type: {other}")),
     }
     if !doc.is_object() {
@@ -3750,7 +3749,7 @@ fn validate_object(def: &ResDef, obj: &Value) -> Vec<FieldError> {
                     "must be a string",
                 )),
                 Some(s) if field == "labels" && !valid_label_value(s) => {
-                    errs.push(FieldError::invalid("metadata.labels", v, LABEL_VALUE_MSG))
+                    errs.push(FieldError::invalid("metadata.labels", v, LABEL_VALUE_MSG));
                 }
                 Some(_) => {}
             }
@@ -4722,8 +4721,7 @@ fn aggregated_group(group: &str, stale: bool) -> Value {
     let version = RESOURCES
         .iter()
         .find(|d| d.group == group)
-        .map(|d| d.version)
-        .unwrap_or("v1");
+        .map_or("v1", |d| d.version);
     let mut resources = Vec::new();
     if !stale {
         for def in RESOURCES.iter().filter(|d| d.group == group) {
@@ -4955,8 +4953,7 @@ fn base64url_decode(s: &str) -> Result<Vec<u8>, String> {
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn now_rfc3339() -> String {
@@ -4991,8 +4988,7 @@ fn rfc3339(secs: u64) -> String {
 fn seed() -> u64 {
     let t = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_nanos() as u64);
     t ^ u64::from(std::process::id()).rotate_left(32)
 }
 
