@@ -9,6 +9,11 @@ pub fn first_line(s: &str) -> &str {
     s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s).trim()
 }
 
+/// The words of `s` separated by single spaces.
+pub fn squeeze(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// `*` globs (`k8s-node-*`), the only wildcard suppressions accept.
 pub fn glob(pattern: &str, text: &str) -> bool {
     match pattern.split_once('*') {

@@ -95,13 +95,17 @@ fn check(objects: &[Value]) -> Option<ttdoctor::finding::Report> {
 fn optional_fields(base: &[Value]) -> Vec<String> {
     let mut out = Vec::new();
     for (i, obj) in base.iter().enumerate() {
-        let kind = ttdoctor::snapshot::Kind::from_type(obj["kind"].as_str().unwrap(), None).unwrap();
+        let kind =
+            ttdoctor::snapshot::Kind::from_type(obj["kind"].as_str().unwrap(), None).unwrap();
         let mut paths = Vec::new();
         pointers(obj, String::new(), &mut paths);
         for p in paths.into_iter().filter(|p| removable(&format!("/{i}{p}"))) {
             let mut o = obj.clone();
             remove(&mut o, &p);
-            if ttdoctor::snapshot::Snapshot::default().insert_value(kind, o).is_ok() {
+            if ttdoctor::snapshot::Snapshot::default()
+                .insert_value(kind, o)
+                .is_ok()
+            {
                 out.push(format!("/{i}{p}"));
             }
         }
@@ -153,8 +157,15 @@ fn objects_missing_fields_never_break_a_rule() {
     // Most damaged snapshots still load (a removed required field is a clear load error):
     // the property is about rules, so most cases must reach them.
     let total = CASES as usize * FIXTURES.len();
-    assert!(checked.get() * 2 > total, "only {} of {total} reached the rules", checked.get());
-    eprintln!("{} of {total} damaged snapshots checked, 0 rule errors, 0 panics", checked.get());
+    assert!(
+        checked.get() * 2 > total,
+        "only {} of {total} reached the rules",
+        checked.get()
+    );
+    eprintln!(
+        "{} of {total} damaged snapshots checked, 0 rule errors, 0 panics",
+        checked.get()
+    );
 }
 
 fn any_json() -> impl Strategy<Value = Value> {

@@ -192,21 +192,37 @@ fn differences(report: &Report, f: &Finding, want: &Expected, file: &CaseFile) -
         }
     }
     if let Some(fx) = &want.fix {
-        out.extend(fix_differences(f, fx, file));
+        out.extend(fix_differences(on, "fix", f.fix.as_ref(), fx, file));
+    }
+    if let Some(fx) = &want.durable_fix {
+        out.extend(fix_differences(
+            on,
+            "durable_fix",
+            f.durable_fix.as_ref(),
+            fx,
+            file,
+        ));
     }
     out
 }
 
-fn fix_differences(f: &Finding, want: &cases::ExpectedFix, file: &CaseFile) -> Vec<String> {
-    let on = &f.object;
-    let Some(fix) = &f.fix else {
-        return vec![format!("{on}: expected a fix, the finding has none")];
+fn fix_differences(
+    on: &ObjectRef,
+    what: &str,
+    fix: Option<&crate::finding::Fix>,
+    want: &cases::ExpectedFix,
+    file: &CaseFile,
+) -> Vec<String> {
+    let Some(fix) = fix else {
+        return vec![format!("{on}: expected a {what}, the finding has none")];
     };
+    let target =
+        |t: &str| cases::parse_ref(t).map_or_else(|e| e, |r| qualified(file, &r).to_string());
     let mut out = Vec::new();
     if let Some(s) = want.safety
         && s != fix.safety
     {
-        out.push(format!("{on}: fix safety {}, expected {s}", fix.safety));
+        out.push(format!("{on}: {what} safety {}, expected {s}", fix.safety));
     }
     if let Some(patches) = &want.patches {
         let got: Vec<(String, &serde_json::Value)> = fix
@@ -216,25 +232,47 @@ fn fix_differences(f: &Finding, want: &cases::ExpectedFix, file: &CaseFile) -> V
             .collect();
         let wanted: Vec<(String, &serde_json::Value)> = patches
             .iter()
-            .map(|p| {
-                let t = cases::parse_ref(&p.target)
-                    .map_or_else(|e| e, |r| qualified(file, &r).to_string());
-                (t, &p.body)
-            })
+            .map(|p| (target(&p.target), &p.body))
             .collect();
         if got != wanted {
             out.push(format!(
-                "{on}: fix patches {}, expected {}",
+                "{on}: {what} patches {}, expected {}",
                 serde_json::to_string(&got).unwrap_or_default(),
                 serde_json::to_string(&wanted).unwrap_or_default()
             ));
+        }
+    }
+    if let Some(execs) = &want.execs {
+        let got: Vec<(String, &str, &[String])> = fix
+            .execs
+            .iter()
+            .map(|e| {
+                (
+                    e.target.to_string(),
+                    e.container.as_str(),
+                    e.command.as_slice(),
+                )
+            })
+            .collect();
+        let wanted: Vec<(String, &str, &[String])> = execs
+            .iter()
+            .map(|e| {
+                (
+                    target(&e.target),
+                    e.container.as_str(),
+                    e.command.as_slice(),
+                )
+            })
+            .collect();
+        if got != wanted {
+            out.push(format!("{on}: {what} execs {got:?}, expected {wanted:?}"));
         }
     }
     if let Some(commands) = &want.commands
         && commands != &fix.commands
     {
         out.push(format!(
-            "{on}: fix commands {:?}, expected {commands:?}",
+            "{on}: {what} commands {:?}, expected {commands:?}",
             fix.commands
         ));
     }

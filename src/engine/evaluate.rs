@@ -81,10 +81,13 @@ fn one(rule: &Rule, ctx: &mut Context, obj_ref: &ObjectRef) -> Result<Option<Fin
             severity = severity.max(*s);
         }
     }
-    let message = rule
-        .message
-        .render(ctx)
-        .map_err(|e| format!("message: {e}"))?;
+    // A message is one paragraph, however its YAML was folded.
+    let message = crate::text::squeeze(
+        &rule
+            .message
+            .render(ctx)
+            .map_err(|e| format!("message: {e}"))?,
+    );
     let fix = rule
         .fix
         .as_ref()

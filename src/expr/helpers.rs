@@ -547,6 +547,12 @@ pub static HELPERS: &[Helper] = &[
         let key = a.str(1)?;
         Ok(string(str_at(a.raw(0), &["metadata", "annotations", key]).unwrap_or_default()))
     }),
+    helper!("keys"("map") -> "list of string", Small,
+    "The keys of a map, sorted: iterate a map through them (a map's own order changes from run to run).",
+    |_w, a| {
+        let m = a.selector(0)?;
+        Ok(list(m.into_keys().map(string).collect()))
+    }),
     helper!("without"("map", "key") -> "map", Small,
     "A map of strings without one key (a selector minus a label).",
     |_w, a| {

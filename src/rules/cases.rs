@@ -79,6 +79,9 @@ pub struct Expected {
     pub caused_by: Option<Vec<String>>,
     #[serde(default)]
     pub fix: Option<ExpectedFix>,
+    /// The rule's `durable_fix`, checked the same way.
+    #[serde(default)]
+    pub durable_fix: Option<ExpectedFix>,
 }
 
 /// What the finding's fix must be.
@@ -90,9 +93,21 @@ pub struct ExpectedFix {
     /// Every patch, exactly: `{target: Kind/[ns/]name, body: …}`.
     #[serde(default)]
     pub patches: Option<Vec<ExpectedPatch>>,
+    /// Every command run in a container, exactly, in order.
+    #[serde(default)]
+    pub execs: Option<Vec<ExpectedExec>>,
     /// Every command shown, exactly.
     #[serde(default)]
     pub commands: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedExec {
+    /// The pod: `Pod/name` or `Pod/namespace/name`.
+    pub target: String,
+    pub container: String,
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
