@@ -221,13 +221,6 @@ mod tests {
         .unwrap()
     }
 
-    fn block_on<F: Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
-
     #[test]
     fn rounds_go_on_while_a_fix_enables_another_and_never_repeat() {
         let checker = checker();
@@ -237,7 +230,7 @@ mod tests {
             only: Vec::new(),
             allow_unsafe: false,
         };
-        let out = block_on(session.run(None)).unwrap();
+        let out = crate::app::block_on(session.run(None)).unwrap();
         let verified: Vec<&str> = out
             .plan
             .items
@@ -266,7 +259,7 @@ mod tests {
             allow_unsafe: false,
         };
         let before = again.cluster.writes;
-        let out = block_on(again.run(None)).unwrap();
+        let out = crate::app::block_on(again.run(None)).unwrap();
         assert_eq!((out.applied, again.cluster.writes), (0, before));
     }
 }

@@ -24,3 +24,12 @@ pub enum Error {
     #[error("{0}")]
     Unreachable(String),
 }
+
+/// Runs a future to completion on a one-thread runtime (the tests' clocks are virtual).
+#[cfg(test)]
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(f)
+}

@@ -181,19 +181,11 @@ mod tests {
             poll_interval: Duration::from_secs(5),
             fail_on: FailOn::Warn,
         };
-        let checked = futures_lite(watch(&checker, &mut source, opts, &clock, |w| {
+        let checked = crate::app::block_on(watch(&checker, &mut source, opts, &clock, |w| {
             waits.push(w.failing());
         }))
         .unwrap();
         (checked, waits, clock.elapsed.get())
-    }
-
-    /// Runs a future that never really waits (the clock is virtual).
-    fn futures_lite<F: Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
     }
 
     #[test]

@@ -21,38 +21,49 @@ fn each(list: Option<&Program>, ctx: &Context, what: &str) -> Result<Vec<Option<
     }
 }
 
+/// Runs `f` once per element of `list` (bound as `item`), or once without `item`.
+fn for_each(
+    list: Option<&Program>,
+    ctx: &Context,
+    what: &str,
+    mut f: impl FnMut(&Context) -> Result<(), String>,
+) -> Result<(), String> {
+    for item in each(list, ctx, what)? {
+        let mut ictx = ctx.new_inner_scope();
+        if let Some(item) = item {
+            ictx.add_variable_from_value("item", item);
+        }
+        f(&ictx)?;
+    }
+    Ok(())
+}
+
 fn render(t: &Template, ctx: &Context, what: &str) -> Result<String, String> {
     t.render(ctx).map_err(|e| format!("{what}: {e}"))
 }
 
 pub(super) fn fix(f: &CompiledFix, ctx: &Context, what: &str) -> Result<Fix, String> {
+    let field = format!("{what}.patches");
     let mut patches = Vec::new();
     for p in &f.patches {
-        let field = format!("{what}.patches");
-        for item in each(p.for_each.as_ref(), ctx, &field)? {
-            let mut pctx = ctx.new_inner_scope();
-            if let Some(item) = item {
-                pctx.add_variable_from_value("item", item);
-            }
+        for_each(p.for_each.as_ref(), ctx, &field, |pctx| {
             if let Some(w) = &p.when {
-                let on = exec(w, &pctx).map_err(|e| format!("{field}.when: {e}"))?;
+                let on = exec(w, pctx).map_err(|e| format!("{field}.when: {e}"))?;
                 if !truthy(&on, "patches.when")? {
-                    continue;
+                    return Ok(());
                 }
             }
-            patches.push(patch(p, &pctx, &field)?);
-        }
+            patches.push(patch(p, pctx, &field)?);
+            Ok(())
+        })?;
     }
+    let field = format!("{what}.execs");
     let mut execs = Vec::new();
     for e in &f.execs {
-        let field = format!("{what}.execs");
-        for item in each(e.for_each.as_ref(), ctx, &field)? {
-            let mut ectx = ctx.new_inner_scope();
-            if let Some(item) = item {
-                ectx.add_variable_from_value("item", item);
-            }
-            execs.push(exec_of(e, &ectx, &field)?);
-        }
+        for_each(e.for_each.as_ref(), ctx, &field, |ectx| {
+            execs.push(exec_of(e, ectx, &field)?);
+            Ok(())
+        })?;
     }
     let mut commands: Vec<String> = patches.iter().map(kubectl::patch_command).collect();
     commands.extend(execs.iter().map(kubectl::exec_command));

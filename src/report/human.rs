@@ -151,6 +151,19 @@ fn render_rule(out: &mut String, report: &Report, ri: usize, opts: &HumanOptions
     }
 }
 
+/// A fix's summary, then its commands.
+fn render_fix(out: &mut String, what: &str, fix: &crate::finding::Fix) {
+    let title = format!("{what} ({}): {}", fix.safety, fix.summary);
+    out.push_str(&wrap(&title, "      ", WIDTH).green().to_string());
+    for c in &fix.commands {
+        out.push_str(
+            &crate::text::fold_command(c, "        ", WIDTH)
+                .cyan()
+                .to_string(),
+        );
+    }
+}
+
 fn render_finding(out: &mut String, report: &Report, i: usize) {
     let f = &report.findings[i];
     let lead = format!("    {} ", mark(Some(f.severity)));
@@ -174,39 +187,9 @@ fn render_finding(out: &mut String, report: &Report, i: usize) {
             .to_string(),
         );
     } else if let Some(fix) = &f.fix {
-        out.push_str(
-            &wrap(
-                &format!("fix ({}): {}", fix.safety, fix.summary),
-                "      ",
-                WIDTH,
-            )
-            .green()
-            .to_string(),
-        );
-        for c in &fix.commands {
-            out.push_str(
-                &crate::text::fold_command(c, "        ", WIDTH)
-                    .cyan()
-                    .to_string(),
-            );
-        }
+        render_fix(out, "fix", fix);
         if let Some(d) = &f.durable_fix {
-            out.push_str(
-                &wrap(
-                    &format!("durable fix ({}): {}", d.safety, d.summary),
-                    "      ",
-                    WIDTH,
-                )
-                .green()
-                .to_string(),
-            );
-            for c in &d.commands {
-                out.push_str(
-                    &crate::text::fold_command(c, "        ", WIDTH)
-                        .cyan()
-                        .to_string(),
-                );
-            }
+            render_fix(out, "durable fix", d);
         }
     }
     if !f.causes.is_empty() {

@@ -15,6 +15,15 @@ pub struct LoadError {
     pub message: String,
 }
 
+impl LoadError {
+    fn new(source_name: &str, message: String) -> LoadError {
+        LoadError {
+            source_name: source_name.to_string(),
+            message,
+        }
+    }
+}
+
 /// How strict to be.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoadOptions {
@@ -44,10 +53,7 @@ pub fn load_reader(
     source_name: &str,
     opts: LoadOptions,
 ) -> Result<Snapshot, LoadError> {
-    let err = |message: String| LoadError {
-        source_name: source_name.to_string(),
-        message,
-    };
+    let err = |message| LoadError::new(source_name, message);
     let gzip = reader
         .fill_buf()
         .map_err(|e| err(format!("cannot read: {e}")))?
@@ -72,10 +78,7 @@ pub fn load_str_with(
     source_name: &str,
     opts: LoadOptions,
 ) -> Result<Snapshot, LoadError> {
-    let err = |message: String| LoadError {
-        source_name: source_name.to_string(),
-        message,
-    };
+    let err = |message| LoadError::new(source_name, message);
     let docs = parse_documents(text).map_err(&err)?;
     if docs.iter().all(Value::is_null) {
         return Err(err(

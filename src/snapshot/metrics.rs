@@ -6,19 +6,36 @@ use k8s_openapi::{ClusterResourceScope, Metadata, NamespaceResourceScope, Resour
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// One node's resource usage as metrics-server reports it.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeMetrics {
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<String>,
-    #[serde(default)]
-    pub usage: BTreeMap<String, Quantity>,
+/// A metrics.k8s.io object: metadata, when and over which window it was measured, and its
+/// own `usage` or `containers` field.
+macro_rules! metrics_object {
+    ($(#[$doc:meta])* $name:ident { $(#[$fdoc:meta])* $field:ident: $ty:ty }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name {
+            #[serde(default)]
+            pub metadata: ObjectMeta,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub timestamp: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub window: Option<String>,
+            $(#[$fdoc])*
+            #[serde(default)]
+            pub $field: $ty,
+        }
+    };
 }
+
+metrics_object!(
+    /// One node's resource usage as metrics-server reports it.
+    NodeMetrics { usage: BTreeMap<String, Quantity> }
+);
+
+metrics_object!(
+    /// One pod's resource usage, per container, as metrics-server reports it.
+    PodMetrics { containers: Vec<ContainerMetrics> }
+);
 
 /// One container's usage in a [`PodMetrics`].
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -27,20 +44,6 @@ pub struct ContainerMetrics {
     pub name: String,
     #[serde(default)]
     pub usage: BTreeMap<String, Quantity>,
-}
-
-/// One pod's resource usage, per container, as metrics-server reports it.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct PodMetrics {
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<String>,
-    #[serde(default)]
-    pub containers: Vec<ContainerMetrics>,
 }
 
 macro_rules! metrics_resource {
