@@ -4,6 +4,7 @@
 mod kinds;
 mod load;
 mod metrics;
+mod stream;
 mod write;
 
 pub use kinds::{Kind, KindMeta, KindVisitor, Object, Objects};
@@ -82,7 +83,8 @@ impl Snapshot {
         kind.visit(Metas(self))
     }
 
-    /// Moves every object of `other` into this snapshot.
+    /// Moves every object of `other` (and what it says about kinds read, unreadable or
+    /// ignored, and its notes) into this snapshot.
     pub fn absorb(&mut self, mut other: Snapshot) {
         struct Move<'a>(&'a mut Snapshot, &'a mut Snapshot);
         impl KindVisitor for Move<'_> {
@@ -95,6 +97,11 @@ impl Snapshot {
             kind.visit(Move(self, &mut other));
         }
         self.read.append(&mut other.read);
+        self.unavailable.append(&mut other.unavailable);
+        for (k, n) in other.ignored_kinds {
+            *self.ignored_kinds.entry(k).or_default() += n;
+        }
+        self.notes.append(&mut other.notes);
     }
 
     /// The position of the object of `kind` named `name` in `ns` (`None` for cluster-scoped).
