@@ -72,9 +72,11 @@ pub fn load_reader(
         let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         let loader = Loader { opts };
         let mut snap = super::stream::read(reader, workers, |doc, snap| {
-            let value: Value = serde_json::from_slice(&doc.head)
-                .map_err(|e| format!("invalid JSON: {e}"))?;
-            loader.document(snap, value).map_err(|m| format!("document: {m}"))
+            let value: Value =
+                serde_json::from_slice(&doc.head).map_err(|e| format!("invalid JSON: {e}"))?;
+            loader
+                .document(snap, value)
+                .map_err(|m| format!("document: {m}"))
         })
         .map_err(&err)?;
         if snap.is_empty() && snap.read.is_empty() && snap.ignored_kinds.is_empty() {
@@ -219,7 +221,12 @@ impl Loader {
         self.insert(snap, &kind, Value::Object(map))
     }
 
-    fn items(&self, snap: &mut Snapshot, items: Vec<Value>, item_kind: Option<&str>) -> Result<(), String> {
+    fn items(
+        &self,
+        snap: &mut Snapshot,
+        items: Vec<Value>,
+        item_kind: Option<&str>,
+    ) -> Result<(), String> {
         for (i, item) in items.into_iter().enumerate() {
             let kind = item
                 .get("kind")

@@ -3,7 +3,7 @@
 //! batches, and the batches are put back in file order. The text is never held whole, and no
 //! generic JSON tree is built for the items (only for each document's small head).
 
-use super::{Kind, KindVisitor, Object, Snapshot};
+use super::{Kind, Snapshot};
 use std::io::Read;
 use std::sync::mpsc;
 
@@ -62,9 +62,8 @@ pub(super) fn read(
             let tx = done_tx.clone();
             scope.spawn(move || {
                 loop {
-                    let batch = match rx.lock().expect("not poisoned").recv() {
-                        Ok(b) => b,
-                        Err(_) => return,
+                    let Ok(batch) = rx.lock().expect("not poisoned").recv() else {
+                        return;
                     };
                     if tx.send(decode(batch)).is_err() {
                         return;
@@ -133,21 +132,18 @@ fn decode(batch: Batch) -> Decoded {
     }
 }
 
+/// Stores one item's compact JSON after decoding its core.
 fn insert_bytes(snap: &mut Snapshot, kind: Kind, bytes: &[u8], index: usize) -> Result<(), String> {
-    struct Insert<'a>(&'a mut Snapshot, &'a [u8]);
-    impl KindVisitor for Insert<'_> {
-        type Output = Result<(), serde_json::Error>;
-        fn visit<T: Object>(self) -> Self::Output {
-            let obj: T = serde_json::from_slice(self.1)?;
-            self.0.push(obj);
-            Ok(())
-        }
-    }
-    kind.visit(Insert(snap, bytes)).map_err(|e| {
-        let id = serde_json::from_slice::<serde_json::Value>(bytes)
-            .map(|v| super::load::describe(kind.name(), &v))
-            .unwrap_or_else(|_| kind.name().to_string());
-        format!("item {}: {id} is not a valid {}: {e}", index + 1, kind.name())
+    snap.insert_raw(kind, bytes.to_vec()).map_err(|e| {
+        let id = serde_json::from_slice::<serde_json::Value>(bytes).map_or_else(
+            |_| kind.name().to_string(),
+            |v| super::load::describe(kind.name(), &v),
+        );
+        format!(
+            "item {}: {id} is not a valid {}: {e}",
+            index + 1,
+            kind.name()
+        )
     })
 }
 
@@ -236,7 +232,9 @@ impl Scanner {
         let mut buf = vec![0u8; 1 << 20];
         let mut line = 1usize;
         loop {
-            let n = reader.read(&mut buf).map_err(|e| format!("cannot read: {e}"))?;
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| format!("cannot read: {e}"))?;
             if n == 0 {
                 break;
             }
@@ -244,7 +242,10 @@ impl Scanner {
                 if b == b'\n' {
                     line += 1;
                 }
-                if let Some(finished) = self.byte(&mut doc, b).map_err(|e| format!("invalid JSON at line {line}: {e}"))? {
+                if let Some(finished) = self
+                    .byte(&mut doc, b)
+                    .map_err(|e| format!("invalid JSON at line {line}: {e}"))?
+                {
                     self.flush()?;
                     let first = self.items - finished.items;
                     let kind = list_item_kind(&finished.head);
@@ -255,7 +256,9 @@ impl Scanner {
             }
         }
         if doc.depth > 0 || doc.in_string {
-            return Err(format!("invalid JSON at line {line}: the document is cut short"));
+            return Err(format!(
+                "invalid JSON at line {line}: the document is cut short"
+            ));
         }
         self.flush()?;
         Ok((snap, std::mem::take(&mut self.docs)))
@@ -387,6 +390,10 @@ impl Scanner {
     /// `apiVersion` noted on the way.
     fn item_byte(&mut self, d: &mut Doc, b: u8) -> Result<Option<Document>, String> {
         let bytes = &mut self.batch.bytes;
+        // Stored compact: white space outside strings is dropped.
+        if !d.in_string && matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            return Ok(None);
+        }
         bytes.push(b);
         let item = d.item.as_mut().expect("in an item");
         if d.in_string {
