@@ -1,0 +1,52 @@
+//! Faults a test can switch on: a server that hangs (in `server::handle`; `pods/log` alone in
+//! `log`), one status for every request, and metrics.k8s.io missing or unavailable.
+
+use super::MetricsMode;
+use super::server::{Reply, not_found_handler};
+use serde_json::json;
+
+/// The answer to every request in "status for all" mode, as the real server words each code.
+pub(super) fn status_for_code(code: u16) -> Reply {
+    let (reason, message) = match code {
+        429 => (
+            "TooManyRequests",
+            "Too many requests, please try again later.",
+        ),
+        500 => ("InternalError", "Internal error occurred: fake failure"),
+        502 => (
+            "",
+            "an error on the server (\"\") has prevented the request from succeeding",
+        ),
+        503 => (
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+        ),
+        504 => (
+            "Timeout",
+            "Timeout: request did not complete within requested timeout - context deadline exceeded",
+        ),
+        401 => ("Unauthorized", "Unauthorized"),
+        _ => ("", "fake failure"),
+    };
+    if code == 429 {
+        Reply::status(code, reason, message, Some(json!({"retryAfterSeconds": 1})))
+            .with_header("Retry-After", "1")
+    } else {
+        Reply::status(code, reason, message, None)
+    }
+}
+
+/// metrics.k8s.io as the aggregator serves it (`kube-aggregator/pkg/apiserver/handler_proxy.go`,
+/// after authorization): without an APIService the group does not exist (the NotFoundHandler's
+/// 404, no details); with one whose backend is down, everything below
+/// `/apis/metrics.k8s.io/v1beta1` is a **503 with the plain-text body `service unavailable`**
+/// (not a JSON Status: the "the server is currently unable to handle the request (get
+/// nodes.metrics.k8s.io)" text people know is made by client-go from the bare 503).
+/// `None`: served. metrics-server lists everything at once, without resourceVersion or paging.
+pub(super) fn metrics_gate(mode: MetricsMode) -> Option<Reply> {
+    match mode {
+        MetricsMode::Served => None,
+        MetricsMode::NotFound => Some(not_found_handler()),
+        MetricsMode::Unavailable => Some(Reply::text(503, "service unavailable")),
+    }
+}

@@ -1,0 +1,158 @@
+//! `pods/log`: `GET /api/v1/namespaces/{ns}/pods/{name}/log` with `container`, `previous`,
+//! `tailLines` and `limitBytes`; the text is scripted with [`super::FakeApi::set_log`].
+//!
+//! As a v1.36 cluster answers (`pkg/registry/core/pod/rest/log.go` `LogREST.Get`):
+//! - after the authorization filter (`get` on `pods/log`), the options are decoded (a number
+//!   that is not one: 400) and validated (`ValidatePodLogOptions` in
+//!   `pkg/apis/core/validation/validation.go`: negative `tailLines`, `limitBytes` below 1: 422
+//!   `PodLogOptions "x" is invalid`);
+//! - `pod.LogLocation` (`pkg/registry/core/pod/strategy.go`): the pod (404), `validateContainer`
+//!   (400 `container c is not valid for pod x`; no `container` in a pod with several: 400 `a
+//!   container name must be specified for pod x, choose one of: [init a b]`, init containers
+//!   first), then a pod without `spec.nodeName` has no location: `StreamObject` answers 204 No
+//!   Content (`endpoints/handlers/responsewriters/writers.go`); a missing Node is 404;
+//! - the kubelet (`pkg/kubelet/server/server.go` getContainerLogs) picks the container instance
+//!   from the pod status (`validateContainerLogStatus` in `pkg/kubelet/kubelet_pods.go`) and
+//!   refuses with a plain-text 400 that the API server's `GenericHttpResponseChecker`
+//!   (`apiserver/pkg/registry/generic/rest/response_checker.go`) turns into a 400 BadRequest
+//!   Status with that text: `previous terminated container "c" in pod "x" not found`,
+//!   `container "c" in pod "x" is waiting to start: ContainerCreating`, ... A waiting container
+//!   with a terminated last state (CrashLoopBackOff) serves the log of that last instance,
+//!   which is the `previous` one;
+//! - the body is the log as `text/plain` (`LogREST` sets the content type), cut to the last
+//!   `tailLines` lines, then to `limitBytes` bytes (`cri-client/pkg/logs/logs.go` ReadLogs).
+//!
+//! Fake limitations: `follow`, `timestamps`, `sinceSeconds` and `sinceTime` are refused with a
+//! 400 naming the fake; a container without a scripted log has an empty one.
+
+use super::Inner;
+use super::exec::{check_node, pod_and_container};
+use super::server::{FieldError, Reply, Req, bad_request, invalid};
+use serde_json::Value;
+
+pub(super) fn logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Reply {
+    match try_logs(inner, req, ns, name) {
+        Ok(reply) | Err(reply) => reply,
+    }
+}
+
+fn try_logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Result<Reply, Reply> {
+    let number = |p: &str| match req.param(p) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|e| bad_request(&format!("strconv.ParseInt: parsing {v:?}: {e}"))),
+    };
+    let (tail, limit) = (number("tailLines")?, number("limitBytes")?);
+    let mut errs: Vec<FieldError> = Vec::new();
+    if let Some(t) = tail.filter(|t| *t < 0) {
+        errs.push((
+            "tailLines".into(),
+            "FieldValueInvalid",
+            format!("Invalid value: {t}: must be greater than or equal to 0"),
+        ));
+    }
+    if let Some(l) = limit.filter(|l| *l < 1) {
+        errs.push((
+            "limitBytes".into(),
+            "FieldValueInvalid",
+            format!("Invalid value: {l}: must be greater than 0"),
+        ));
+    }
+    if !errs.is_empty() {
+        return Err(invalid("PodLogOptions", "", "PodLogOptions", name, &errs));
+    }
+    for p in ["follow", "timestamps", "sinceSeconds", "sinceTime"] {
+        if req.param(p).is_some() {
+            return Err(bad_request(&format!(
+                "fake API: {p} is not implemented by this fake"
+            )));
+        }
+    }
+    let (pod, container) =
+        pod_and_container(inner, ns, name, req.param("container").unwrap_or(""))?;
+    let node = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if node.is_empty() {
+        return Ok(Reply::bytes(204, "", Vec::new()));
+    }
+    check_node(inner, node)?;
+    if inner.log_hang {
+        return Ok(Reply::bytes(0, "", Vec::new()));
+    }
+    let previous =
+        instance(&pod, name, &container, req.flag("previous")).map_err(|e| bad_request(&e))?;
+    let key = (ns.to_string(), name.to_string(), container, previous);
+    let text = inner.logs.get(&key).map_or("", String::as_str);
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let keep = tail.map_or(lines.len(), |t| lines.len().min(t as usize));
+    let mut body = lines[lines.len() - keep..].concat().into_bytes();
+    body.truncate(limit.map_or(usize::MAX, |l| l as usize));
+    Ok(Reply::bytes(200, "text/plain", body))
+}
+
+/// `validateContainerLogStatus`: whether the log to serve is the previous instance's, or why
+/// there is none.
+fn instance(pod: &Value, name: &str, container: &str, previous: bool) -> Result<bool, String> {
+    let status = [
+        "containerStatuses",
+        "initContainerStatuses",
+        "ephemeralContainerStatuses",
+    ]
+    .iter()
+    .filter_map(|list| pod.pointer(&format!("/status/{list}"))?.as_array())
+    .find_map(|list| {
+        list.iter()
+            .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
+    });
+    let Some(cs) = status else {
+        return Err(format!(
+            "container {container:?} in pod {name:?} is not available"
+        ));
+    };
+    let get = |p: &str| cs.pointer(p).filter(|v| !v.is_null());
+    let id = |t: Option<&Value>| {
+        t.and_then(|t| t.get("containerID")?.as_str())
+            .is_some_and(|s| !s.is_empty())
+    };
+    let last = get("/lastState/terminated");
+    let terminated = || format!("container {container:?} in pod {name:?} is terminated");
+    if previous {
+        return match id(last) {
+            true => Ok(true),
+            false => Err(format!(
+                "previous terminated container {container:?} in pod {name:?} not found"
+            )),
+        };
+    }
+    if get("/state/running").is_some() {
+        return Ok(false);
+    }
+    if let Some(t) = get("/state/terminated") {
+        // The next instance did not start: its terminated state has no container ID.
+        return if id(Some(t)) {
+            Ok(false)
+        } else {
+            id(last).then_some(true).ok_or_else(terminated)
+        };
+    }
+    if last.is_some() {
+        return id(last).then_some(true).ok_or_else(terminated);
+    }
+    let Some(waiting) = get("/state/waiting") else {
+        return Err(format!(
+            "container {container:?} in pod {name:?} is waiting to start - no logs yet"
+        ));
+    };
+    let why = match waiting.get("reason").and_then(Value::as_str).unwrap_or("") {
+        "ErrImagePull" => "image can't be pulled",
+        "ImagePullBackOff" => "trying and failing to pull image",
+        reason => reason,
+    };
+    Err(format!(
+        "container {container:?} in pod {name:?} is waiting to start: {why}"
+    ))
+}

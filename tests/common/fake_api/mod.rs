@@ -1,0 +1,560 @@
+//! An in-process fake Kubernetes API server, sized to what ttdoctor sends.
+//!
+//! It serves plain HTTP on `127.0.0.1:<random port>` from a background thread with its own tokio
+//! runtime, so it works from `#[tokio::test]`s, from plain `#[test]`s that run the `ttdoctor`
+//! binary, and from benchmarks (`#[path = "../tests/common/fake_api/mod.rs"] mod fake_api;`).
+//! Where it answers, it answers like a real kube-apiserver v1.36: the messages, codes and
+//! reasons are the real ones, and each module names the kubernetes/kubernetes files they come
+//! from. It serves only what ttdoctor (and `kubectl get`, for benchmarks) needs:
+//!
+//! - [`list`]: LIST with `limit` + `continue` over an MVCC store ([`store`]), 410 Expired;
+//! - [`patch`]: GET of one object; PATCH (JSON and merge patch) with `dryRun=All`,
+//!   preconditions, conflicts and the update validations fixes can meet;
+//! - [`rbac`]: forbidden verbs (403 with the authorizer's message) and SelfSubjectAccessReviews;
+//! - [`exec`]: `pods/exec` over WebSocket; [`log`]: `pods/log`;
+//! - [`faults`]: a server that hangs, answers every request with one status, metrics.k8s.io
+//!   missing, unavailable or served;
+//! - [`discovery`]: the legacy discovery documents kubectl reads before a `get`.
+//!
+//! Anything else is refused with a message naming the fake (watch, selectors, strategic merge
+//! and server-side apply, create/update/delete over HTTP), never silently approximated. Objects
+//! come from ttdoctor's own snapshot loader ([`FakeApi::from_snapshot_file`]) or are built by
+//! the test ([`FakeApi::start`]); tests change them directly ([`FakeApi::mutate`], hooks).
+
+mod discovery;
+mod exec;
+mod faults;
+mod list;
+mod log;
+mod patch;
+mod rbac;
+mod server;
+mod store;
+
+pub use handle::{ExecReply, ExecRequest, FakeApi, MetricsMode, RecordedRequest};
+pub use store::Store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The user the fake says is making authenticated requests (in 403 messages).
+const DEFAULT_USER: &str = "system:serviceaccount:default:ttdoctor";
+
+/// The server's state, behind one lock.
+struct Inner {
+    store: Store,
+    forbids: Vec<rbac::Forbid>,
+    metrics: MetricsMode,
+    /// Accept requests and never answer any.
+    hang: bool,
+    /// The kubelet never answers `pods/log`.
+    log_hang: bool,
+    status_for_all: Option<u16>,
+    requests: Vec<RecordedRequest>,
+    user: String,
+    hooks: Vec<Hook>,
+    exec_handler: Option<Arc<ExecHandler>>,
+    execs: Vec<ExecRequest>,
+    /// Container logs by (namespace, pod, container, previous instance).
+    logs: HashMap<(String, String, String, bool), String>,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+type ExecHandler = dyn Fn(&ExecRequest, &mut Store) -> ExecReply + Send + Sync;
+
+struct Hook {
+    method: String,
+    prefix: String,
+    remaining: usize,
+    f: Option<Box<dyn FnOnce(&mut Store) + Send>>,
+}
+
+impl Inner {
+    /// Runs the hooks due after this request.
+    fn run_hooks(&mut self, method: &str, path: &str) {
+        let mut due = Vec::new();
+        for hook in &mut self.hooks {
+            if hook.f.is_some() && hook.method == method && path.starts_with(&hook.prefix) {
+                hook.remaining -= 1;
+                if hook.remaining == 0 {
+                    due.extend(hook.f.take());
+                }
+            }
+        }
+        self.hooks.retain(|h| h.f.is_some());
+        for f in due {
+            f(&mut self.store);
+        }
+    }
+}
+
+// Every test binary (and benchmark) compiles this module for itself and uses only part of the
+// handle: live.rs never scripts exec, fake_api_exec.rs never counts writes, a benchmark only
+// starts the server. So the handle's API is exempt from dead-code checks; the server behind
+// it is not (whatever the handle can reach counts as used).
+#[allow(dead_code)]
+mod handle {
+    use super::server::parse_query;
+    use super::{DEFAULT_USER, Hook, Inner, Shared, Store, rbac};
+    use std::net::SocketAddr;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex, MutexGuard};
+
+    /// How the metrics.k8s.io API (metrics-server behind the aggregator) behaves.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum MetricsMode {
+        /// metrics-server is installed and answers.
+        Served,
+        /// No APIService for metrics.k8s.io: the group does not exist.
+        NotFound,
+        /// The APIService exists but its backend is not available.
+        Unavailable,
+    }
+
+    /// One request the fake received.
+    #[derive(Clone, Debug)]
+    pub struct RecordedRequest {
+        pub method: String,
+        pub path: String,
+        /// The raw query string (percent-encoded, as sent).
+        pub query: String,
+        pub content_type: Option<String>,
+        pub accept: Option<String>,
+        pub body: String,
+        /// The HTTP status answered; 0 while unanswered (e.g. in hang mode).
+        pub status: u16,
+    }
+
+    impl RecordedRequest {
+        /// The decoded value of query parameter `name` (first occurrence).
+        pub fn param(&self, name: &str) -> Option<String> {
+            parse_query(&self.query)
+                .into_iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v)
+        }
+
+        fn is_write(&self) -> bool {
+            self.method != "GET"
+                && self.method != "HEAD"
+                && !self
+                    .path
+                    .starts_with("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+        }
+    }
+
+    /// A command run through `pods/exec`: what the handler of [`FakeApi::on_exec`] gets and
+    /// what [`FakeApi::execs`] lists.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ExecRequest {
+        pub namespace: String,
+        pub pod: String,
+        /// The container it ran in: the `container` parameter, or the pod's only container.
+        pub container: String,
+        /// The `command` parameters, in order.
+        pub command: Vec<String>,
+    }
+
+    /// What a command run through `pods/exec` does (the default: exit 0, no output).
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct ExecReply {
+        pub stdout: String,
+        pub stderr: String,
+        /// 0 is success; a real process exits with 1..=255 (128 + n when killed by signal n).
+        pub exit_code: i32,
+    }
+
+    impl ExecReply {
+        /// Exit 0 with this output.
+        pub fn ok(stdout: impl Into<String>) -> ExecReply {
+            ExecReply {
+                stdout: stdout.into(),
+                ..ExecReply::default()
+            }
+        }
+
+        /// Exit with `exit_code` and this error output.
+        pub fn fail(exit_code: i32, stderr: impl Into<String>) -> ExecReply {
+            ExecReply {
+                stderr: stderr.into(),
+                exit_code,
+                ..ExecReply::default()
+            }
+        }
+    }
+
+    /// A running fake API server. Dropping it stops the server.
+    pub struct FakeApi {
+        addr: SocketAddr,
+        shared: Arc<Shared>,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl FakeApi {
+        /// Starts a server holding `objects`, each with `apiVersion` and `kind` (NodeMetrics and
+        /// PodMetrics as `metrics.k8s.io/v1beta1`). Metrics are [`MetricsMode::Served`] when
+        /// such objects are given, [`MetricsMode::NotFound`] otherwise.
+        pub fn start(objects: Vec<serde_json::Value>) -> FakeApi {
+            let (store, has_metrics) =
+                Store::load(objects).unwrap_or_else(|e| panic!("fake API: {e}"));
+            let inner = Inner {
+                store,
+                forbids: Vec::new(),
+                metrics: if has_metrics {
+                    MetricsMode::Served
+                } else {
+                    MetricsMode::NotFound
+                },
+                hang: false,
+                log_hang: false,
+                status_for_all: None,
+                requests: Vec::new(),
+                user: DEFAULT_USER.to_string(),
+                hooks: Vec::new(),
+                exec_handler: None,
+                execs: Vec::new(),
+                logs: Default::default(),
+            };
+            let shared = Arc::new(Shared {
+                inner: Mutex::new(inner),
+            });
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+            listener
+                .set_nonblocking(true)
+                .expect("nonblocking listener");
+            let addr = listener.local_addr().expect("local addr");
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let state = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("fake-kube-apiserver-{}", addr.port()))
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .enable_all()
+                        .build()
+                        .expect("fake API runtime");
+                    rt.block_on(async move {
+                        let listener =
+                            tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                        let app = axum::Router::new()
+                            .fallback(super::server::handle)
+                            .with_state(state);
+                        tokio::select! {
+                            _ = axum::serve(listener, app) => {}
+                            _ = stop_rx => {}
+                        }
+                    });
+                    // Cancels connections still open (hanging requests).
+                    rt.shutdown_background();
+                })
+                .expect("spawn fake API thread");
+            FakeApi {
+                addr,
+                shared,
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            }
+        }
+
+        /// Starts a server holding the objects of a snapshot file, read by ttdoctor's own loader
+        /// (so the fake serves exactly what `ttdoctor check --snapshot` would judge).
+        pub fn from_snapshot_file(path: impl AsRef<Path>) -> FakeApi {
+            let path = path.as_ref();
+            let snapshot = ttdoctor::snapshot::load_file(path)
+                .unwrap_or_else(|e| panic!("fake API: cannot load {}: {e}", path.display()));
+            FakeApi::start(snapshot.json_objects())
+        }
+
+        /// `http://127.0.0.1:PORT`
+        pub fn url(&self) -> String {
+            format!("http://{}", self.addr)
+        }
+
+        pub fn port(&self) -> u16 {
+            self.addr.port()
+        }
+
+        pub fn addr(&self) -> SocketAddr {
+            self.addr
+        }
+
+        /// A kubeconfig for this server: cluster, user (token `fake-token`) and context `fake`.
+        pub fn kubeconfig_yaml(&self, namespace: &str) -> String {
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\n\
+                 users:\n- name: fake\n  user:\n    token: fake-token\n\
+                 contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: {namespace}\n\
+                 current-context: fake\npreferences: {{}}\n",
+                url = self.url()
+            )
+        }
+
+        /// Writes [`FakeApi::kubeconfig_yaml`] (namespace `default`) to `dir/kubeconfig`.
+        pub fn write_kubeconfig(&self, dir: impl AsRef<Path>) -> PathBuf {
+            let path = dir.as_ref().join("kubeconfig");
+            std::fs::write(&path, self.kubeconfig_yaml("default")).expect("write kubeconfig");
+            path
+        }
+
+        fn lock(&self) -> MutexGuard<'_, Inner> {
+            self.shared.lock()
+        }
+
+        // ---- switches ----
+
+        /// Makes `verb` on `resource` (`pods`, `deployments.apps`, `nodes.metrics.k8s.io`,
+        /// `pods/exec`, `pods/log`, or `*`) forbidden in `namespace` — and, as RBAC only ever
+        /// adds permissions, at the cluster scope too — or, with `None`, at the cluster scope
+        /// only (all-namespaces lists, cluster-scoped resources), the usual "has a Role in its
+        /// namespace only" situation. `verb` may be `*`.
+        pub fn forbid(&self, verb: &str, resource: &str, namespace: Option<&str>) {
+            let scope = match namespace {
+                Some(ns) => rbac::Scope::Namespace(ns.to_string()),
+                None => rbac::Scope::ClusterOnly,
+            };
+            self.lock()
+                .forbids
+                .push(rbac::Forbid::new(verb, resource, scope));
+        }
+
+        /// Makes `verb` on `resource` forbidden at every scope.
+        pub fn forbid_everywhere(&self, verb: &str, resource: &str) {
+            let forbid = rbac::Forbid::new(verb, resource, rbac::Scope::Everywhere);
+            self.lock().forbids.push(forbid);
+        }
+
+        pub fn clear_forbids(&self) {
+            self.lock().forbids.clear();
+        }
+
+        /// The user named in 403 messages for requests with a bearer token
+        /// (requests without one are `system:anonymous`).
+        pub fn set_user(&self, user: &str) {
+            self.lock().user = user.to_string();
+        }
+
+        pub fn set_metrics(&self, mode: MetricsMode) {
+            self.lock().metrics = mode;
+        }
+
+        /// Accept connections and requests but never answer any (for client timeouts).
+        pub fn set_hang(&self, hang: bool) {
+            self.lock().hang = hang;
+        }
+
+        /// A kubelet that never answers: `pods/log` requests that pass the API server's checks
+        /// get no answer; everything else is served.
+        pub fn set_log_hang(&self, hang: bool) {
+            self.lock().log_hang = hang;
+        }
+
+        /// Answer every request with this HTTP status (a Status body; 429 also sends
+        /// `Retry-After: 1`).
+        pub fn set_status_for_all(&self, code: u16) {
+            self.lock().status_for_all = Some(code);
+        }
+
+        pub fn clear_status_for_all(&self) {
+            self.lock().status_for_all = None;
+        }
+
+        /// Compacts the store at a new revision, as etcd compaction does: every outstanding
+        /// continue token becomes too old (410 Expired). The revision moves on by one first, as
+        /// it always does on a live cluster (leases, events).
+        pub fn expire_continue_tokens(&self) {
+            self.lock().store.compact_now();
+        }
+
+        /// Scripts the log of `container` in pod `namespace/pod`: of the current instance, or
+        /// with `previous` of the one before (`kubectl logs --previous`). Which one a request
+        /// gets, and whether any, follows the pod's container statuses as the kubelet does.
+        pub fn set_log(
+            &self,
+            namespace: &str,
+            pod: &str,
+            container: &str,
+            previous: bool,
+            text: &str,
+        ) {
+            let key = (namespace.into(), pod.into(), container.into(), previous);
+            self.lock().logs.insert(key, text.to_string());
+        }
+
+        // ---- request log ----
+
+        pub fn requests(&self) -> Vec<RecordedRequest> {
+            self.lock().requests.clone()
+        }
+
+        /// Requests with this method (any case; `*` for all) whose path starts with
+        /// `path_prefix`.
+        pub fn count(&self, method: &str, path_prefix: &str) -> usize {
+            self.lock()
+                .requests
+                .iter()
+                .filter(|r| {
+                    (method == "*" || r.method.eq_ignore_ascii_case(method))
+                        && r.path.starts_with(path_prefix)
+                })
+                .count()
+        }
+
+        /// Every request that is not a GET/HEAD, except SelfSubjectAccessReviews; dry runs
+        /// included.
+        pub fn write_count(&self) -> usize {
+            self.lock().requests.iter().filter(|r| r.is_write()).count()
+        }
+
+        /// Like [`FakeApi::write_count`] without the `dryRun=All` requests.
+        pub fn real_write_count(&self) -> usize {
+            self.lock()
+                .requests
+                .iter()
+                .filter(|r| r.is_write() && r.param("dryRun").as_deref() != Some("All"))
+                .count()
+        }
+
+        /// Requests of any kind touching Secrets (ttdoctor must never make one).
+        pub fn secret_requests(&self) -> usize {
+            self.lock()
+                .requests
+                .iter()
+                .filter(|r| {
+                    let segs: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+                    matches!(
+                        segs.as_slice(),
+                        ["api", "v1", "secrets", ..]
+                            | ["api", "v1", "namespaces", _, "secrets", ..]
+                    )
+                })
+                .count()
+        }
+
+        /// Clears the request log and the [`FakeApi::execs`] log.
+        pub fn reset_counts(&self) {
+            let mut inner = self.lock();
+            inner.requests.clear();
+            inner.execs.clear();
+        }
+
+        /// The commands run through `pods/exec`, in order. Refused requests ran nothing and
+        /// are not listed; they are in [`FakeApi::requests`] like every request.
+        pub fn execs(&self) -> Vec<super::ExecRequest> {
+            self.lock().execs.clone()
+        }
+
+        // ---- store access ----
+
+        /// The current resourceVersion (etcd revision).
+        pub fn resource_version(&self) -> u64 {
+            self.lock().store.resource_version()
+        }
+
+        /// The stored object, with `apiVersion` and `kind`.
+        pub fn get_object(
+            &self,
+            group: &str,
+            version: &str,
+            resource: &str,
+            namespace: Option<&str>,
+            name: &str,
+        ) -> Option<serde_json::Value> {
+            self.lock()
+                .store
+                .get(group, version, resource, namespace, name)
+        }
+
+        /// All current objects of `resource` (`pods`, `deployments.apps`,
+        /// `nodes.metrics.k8s.io`), in key order, with `apiVersion` and `kind`.
+        pub fn objects(&self, resource: &str) -> Vec<serde_json::Value> {
+            self.lock().store.objects(resource)
+        }
+
+        /// Creates or replaces an object (it needs `apiVersion` and `kind`), as a concurrent
+        /// writer would: it gets a new resourceVersion. Returns the stored object.
+        pub fn put_object(&self, object: serde_json::Value) -> serde_json::Value {
+            self.lock().store.put(object)
+        }
+
+        /// Changes a stored object as a concurrent writer would (always a new resourceVersion).
+        pub fn mutate(
+            &self,
+            group: &str,
+            version: &str,
+            resource: &str,
+            namespace: Option<&str>,
+            name: &str,
+            f: impl FnOnce(&mut serde_json::Value),
+        ) -> Option<serde_json::Value> {
+            self.lock()
+                .store
+                .mutate(group, version, resource, namespace, name, f)
+        }
+
+        pub fn delete_object(
+            &self,
+            group: &str,
+            version: &str,
+            resource: &str,
+            namespace: Option<&str>,
+            name: &str,
+        ) -> Option<serde_json::Value> {
+            self.lock()
+                .store
+                .delete(group, version, resource, namespace, name)
+        }
+
+        /// Runs `f` on the store right after the `nth` (1-based) request with `method` whose
+        /// path starts with `path_prefix` has been answered (before the answer is sent), e.g. to
+        /// make a Deployment ready after the second poll of a `--wait`.
+        pub fn on_request(
+            &self,
+            method: &str,
+            path_prefix: &str,
+            nth: usize,
+            f: impl FnOnce(&mut Store) + Send + 'static,
+        ) {
+            self.lock().hooks.push(Hook {
+                method: method.to_ascii_uppercase(),
+                prefix: path_prefix.to_string(),
+                remaining: nth.max(1),
+                f: Some(Box::new(f)),
+            });
+        }
+
+        /// Scripts what commands run through `pods/exec` do. `f` is called for every command a
+        /// real cluster would start (after authorization, the pod/container/node checks, the
+        /// kubelet's checks and the WebSocket handshake) and before any of its output is sent,
+        /// with the store, which it may change (a command that relabels its pod, say), like
+        /// [`FakeApi::on_request`] hooks. It runs under the server's lock: it must not call
+        /// this `FakeApi`. A later call replaces the handler; without one every command exits 0
+        /// with no output.
+        pub fn on_exec(
+            &self,
+            f: impl Fn(&ExecRequest, &mut Store) -> ExecReply + Send + Sync + 'static,
+        ) {
+            self.lock().exec_handler = Some(Arc::new(f));
+        }
+    }
+
+    impl Drop for FakeApi {
+        fn drop(&mut self) {
+            if let Some(stop) = self.stop.take() {
+                let _ = stop.send(());
+            }
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
