@@ -1,106 +1,86 @@
-//! Legacy discovery (`/api`, `/api/v1`, `/apis`, `/apis/{group}/{version}`): ttdoctor needs
-//! none, but kubectl reads it before a `get` (benchmarks compare with `kubectl get pods -A`),
-//! and it lists `pods/exec`. The documents have the real shapes (`APIVersions`, `APIGroupList`,
-//! `APIResourceList`; the core one without `apiVersion`) and list what this fake serves, with
-//! the verbs it serves. Aggregated discovery is not served: clients asking for it get the
-//! legacy documents as `application/json` and fall back, as they do with old servers.
+//! Legacy discovery (`/api`, `/api/v1`, `/apis`, `/apis/{group}/{version}`). ttdoctor needs
+//! none, but kubectl reads it before a `get` (benchmarks compare with `kubectl get pods -A`) and
+//! it lists `pods/exec`. The documents have the real shapes (the core `APIResourceList` without
+//! `apiVersion`) and list what this fake serves, with the verbs it serves. Aggregated discovery
+//! is not served: clients asking for it get the legacy documents as `application/json` and fall
+//! back, as they do with older servers.
 
-use super::server::{Reply, Req, not_found_handler};
-use super::store::RESOURCES;
+use super::server::{Reply, Req, not_found_handler, not_implemented};
+use super::store::{METRICS, NS, RESOURCES};
 use super::{Inner, MetricsMode, faults};
 use serde_json::{Value, json};
 
 pub(super) fn serve(inner: &Inner, req: &Req) -> Option<Reply> {
     let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
-    let reply = match segs.as_slice() {
-        ["api"] => json!({
-            "kind": "APIVersions",
-            "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": req.header("host").unwrap_or("")}],
-        }),
-        ["api", "v1"] => resource_list("", "v1"),
-        ["apis"] => {
-            let mut groups: Vec<(&str, &str)> =
-                RESOURCES.iter().map(|r| (r.group, r.version)).collect();
-            groups.push(("authorization.k8s.io", "v1"));
-            groups.retain(|(g, _)| {
-                !g.is_empty() && !(*g == "metrics.k8s.io" && inner.metrics == MetricsMode::NotFound)
-            });
-            groups.dedup();
-            let groups: Vec<Value> = groups
+    let served = |gv: &str| {
+        gv == "authorization.k8s.io/v1"
+            || RESOURCES
                 .iter()
-                .map(|(g, v)| {
-                    let gv = json!({"groupVersion": format!("{g}/{v}"), "version": v});
-                    json!({"name": g, "versions": [gv], "preferredVersion": gv})
-                })
-                .collect();
+                .any(|r| r.api_version == gv && r.api_version != "v1")
+                && (inner.metrics != MetricsMode::NotFound || !gv.starts_with("metrics."))
+    };
+    let doc = match segs[..] {
+        ["api"] => json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs":
+            [{"clientCIDR": "0.0.0.0/0", "serverAddress": req.header("host").unwrap_or("")}]}),
+        ["api", "v1"] => resource_list("v1"),
+        ["apis"] => {
+            let mut gvs: Vec<&str> = RESOURCES.iter().map(|r| r.api_version).collect();
+            gvs.push("authorization.k8s.io/v1");
+            gvs.dedup();
+            let group = |gv: &str| {
+                let version = json!({"groupVersion": gv, "version": gv.split('/').nth(1)});
+                json!({"name": gv.split('/').next(), "versions": [version], "preferredVersion": version})
+            };
+            let groups: Vec<Value> = gvs.into_iter().filter(|gv| served(gv)).map(group).collect();
             json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
         }
-        ["apis", "metrics.k8s.io", "v1beta1"] => match faults::metrics_gate(inner.metrics) {
-            Some(refusal) => return Some(refusal),
-            None => resource_list("metrics.k8s.io", "v1beta1"),
-        },
-        ["apis", "authorization.k8s.io", "v1"] => json!({
-            "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "authorization.k8s.io/v1",
-            "resources": [{"name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview",
-                "namespaced": false, "kind": "SelfSubjectAccessReview", "verbs": ["create"]}],
-        }),
-        ["apis", group, version]
-            if RESOURCES
-                .iter()
-                .any(|r| r.group == *group && r.version == *version) =>
-        {
-            resource_list(group, version)
+        ["apis", "metrics.k8s.io", "v1beta1"] if faults::metrics_gate(inner.metrics).is_some() => {
+            return faults::metrics_gate(inner.metrics);
         }
-        ["apis", _, _] => return Some(not_found_handler()),
+        ["apis", group, version] => match format!("{group}/{version}") {
+            gv if served(&gv) => resource_list(&gv),
+            _ => return Some(not_found_handler(false)),
+        },
         _ => return None,
     };
     Some(match req.method.as_str() {
-        "GET" => Reply::json(200, &reply),
-        _ => super::server::not_implemented(&format!("{} on discovery", req.method)),
+        "GET" => Reply::json(200, &doc),
+        other => not_implemented(&format!("{other} on discovery")),
     })
 }
 
-fn resource_list(group: &str, version: &str) -> Value {
+fn resource_list(gv: &str) -> Value {
+    let entry = |name: &str, singular: &str, namespaced: bool, kind: &str, verbs: &[&str]| json!({"name": name, "singularName": singular, "namespaced": namespaced, "kind": kind, "verbs": verbs});
     let mut resources = Vec::new();
-    for def in RESOURCES
-        .iter()
-        .filter(|d| d.group == group && d.version == version)
-    {
-        let verbs = if def.metrics() {
-            json!(["get", "list"])
-        } else {
-            json!(["get", "list", "patch"])
+    if gv == "authorization.k8s.io/v1" {
+        let ssar = "selfsubjectaccessreview";
+        resources.push(entry(
+            "selfsubjectaccessreviews",
+            ssar,
+            false,
+            "SelfSubjectAccessReview",
+            &["create"],
+        ));
+    }
+    for def in RESOURCES.iter().filter(|d| d.api_version == gv) {
+        let (singular, verbs) = match def.is(METRICS) {
+            true => (String::new(), &["get", "list"][..]),
+            false => (def.kind.to_lowercase(), &["get", "list", "patch"][..]),
         };
-        let singular = if def.metrics() {
-            String::new()
-        } else {
-            def.kind.to_lowercase()
-        };
-        let entry = |name: String, singular: String, kind: &str, verbs: Value| json!({"name": name, "singularName": singular, "namespaced": def.namespaced(), "kind": kind, "verbs": verbs});
-        resources.push(entry(def.plural.into(), singular, def.kind, verbs));
+        resources.push(entry(def.plural, &singular, def.is(NS), def.kind, verbs));
         if def.kind == "Pod" {
             resources.push(entry(
-                "pods/exec".into(),
-                String::new(),
+                "pods/exec",
+                "",
+                true,
                 "PodExecOptions",
-                json!(["create", "get"]),
+                &["create", "get"],
             ));
-            resources.push(entry(
-                "pods/log".into(),
-                String::new(),
-                "Pod",
-                json!(["get"]),
-            ));
+            resources.push(entry("pods/log", "", true, "Pod", &["get"]));
         }
     }
-    let gv = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
     let mut list = json!({"kind": "APIResourceList", "groupVersion": gv, "resources": resources});
-    if !group.is_empty() {
+    if gv != "v1" {
         list["apiVersion"] = json!("v1");
     }
     list

@@ -44,7 +44,7 @@ use super::server::{Reply, Req, bad_request, details, not_found};
 use super::store::{RESOURCES, find_def};
 use super::{ExecReply, ExecRequest, Inner, rbac};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 const STREAM_V5: &str = "v5.channel.k8s.io";
@@ -59,222 +59,17 @@ pub(super) struct Session {
 }
 
 /// `PodExecOptions` as the API server decodes them from the query.
-struct ExecOptions {
+struct Options {
     stdin: bool,
     stdout: bool,
+    /// The kubelet drops stderr with a TTY (`remotecommand.NewOptions`): it goes to stdout.
     stderr: bool,
     tty: bool,
-    container: String,
-    command: Vec<String>,
-}
-
-impl ExecOptions {
-    fn parse(req: &Req) -> ExecOptions {
-        ExecOptions {
-            stdin: req.flag("stdin"),
-            stdout: req.flag("stdout"),
-            stderr: req.flag("stderr"),
-            tty: req.flag("tty"),
-            container: req.param("container").unwrap_or("").to_string(),
-            command: req
-                .params("command")
-                .into_iter()
-                .map(str::to_string)
-                .collect(),
-        }
-    }
-
-    /// The kubelet drops stderr with a TTY (`remotecommand.NewOptions`): it goes to stdout.
-    fn stderr_stream(&self) -> bool {
-        self.stderr && !self.tty
-    }
-}
-
-/// `Sec-WebSocket-Protocol` as the API server reads it (`Header.Get`: the first header only).
-fn offered_protocols(req: &Req) -> Vec<String> {
-    req.header("sec-websocket-protocol")
-        .map(|v| v.split(',').map(|p| p.trim().to_string()).collect())
-        .unwrap_or_default()
-}
-
-/// `httpstream.IsUpgradeRequest`: a `Connection` header naming `upgrade`.
-fn is_upgrade_request(req: &Req) -> bool {
-    req.headers
-        .get_all("connection")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-        })
-}
-
-fn container_names(pod: &Value, list: &str) -> Vec<String> {
-    pod.pointer(&format!("/spec/{list}"))
-        .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// `validateContainer` of `pkg/registry/core/pod/strategy.go`.
-fn validate_container(pod: &Value, name: &str, container: &str) -> Result<String, Reply> {
-    let containers = container_names(pod, "containers");
-    // podutil.VisitContainers order: init containers, containers, ephemeral containers.
-    let all: Vec<String> = container_names(pod, "initContainers")
-        .into_iter()
-        .chain(containers.iter().cloned())
-        .chain(container_names(pod, "ephemeralContainers"))
-        .collect();
-    if !container.is_empty() {
-        return if all.iter().any(|c| c == container) {
-            Ok(container.to_string())
-        } else {
-            Err(bad_request(&format!(
-                "container {container} is not valid for pod {name}"
-            )))
-        };
-    }
-    match containers.as_slice() {
-        [only] => Ok(only.clone()),
-        [] => Err(bad_request(&format!(
-            "a container name must be specified for pod {name}"
-        ))),
-        _ => Err(bad_request(&format!(
-            "a container name must be specified for pod {name}, choose one of: [{}]",
-            all.join(" ")
-        ))),
-    }
-}
-
-/// Whether the pod status shows the container running (what the kubelet's runtime has).
-fn container_running(pod: &Value, container: &str) -> bool {
-    [
-        "containerStatuses",
-        "initContainerStatuses",
-        "ephemeralContainerStatuses",
-    ]
-    .iter()
-    .filter_map(|list| {
-        pod.pointer(&format!("/status/{list}"))
-            .and_then(Value::as_array)
-    })
-    .flatten()
-    .any(|cs| {
-        cs.get("name").and_then(Value::as_str) == Some(container)
-            && cs.pointer("/state/running").is_some()
-    })
-}
-
-/// What the kubelet answers instead of starting the command (`getExec`: `NewOptions`, then
-/// `GetExec`, whose error `streaming.WriteError` sends as plain text, 500 for a plain error).
-fn kubelet_refusal(pod: &Value, container: &str, opts: &ExecOptions) -> Option<(u16, String)> {
-    if !opts.stdin && !opts.stdout && !opts.stderr_stream() {
-        return Some((
-            400,
-            "you must specify at least 1 of stdin, stdout, stderr".to_string(),
-        ));
-    }
-    if !container_running(pod, container) {
-        return Some((500, format!("container not found ({container:?})")));
-    }
-    None
-}
-
-/// A string as Go's `json.Marshal` writes it (it escapes `<`, `>`, `&`, U+2028 and U+2029).
-fn go_json_string(s: &str) -> String {
-    serde_json::to_string(s)
-        .expect("string")
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
-}
-
-/// The Status of a command that ran: `{"metadata":{},"status":"Success"}`, or the
-/// NonZeroExitCode failure with `message`.
-fn exit_status(exit_code: i32, message: &str) -> String {
-    if exit_code == 0 {
-        return r#"{"metadata":{},"status":"Success"}"#.to_string();
-    }
-    format!(
-        r#"{{"metadata":{{}},"status":"Failure","message":{},"reason":"NonZeroExitCode","details":{{"causes":[{{"reason":"ExitCode","message":"{exit_code}"}}]}}}}"#,
-        go_json_string(message)
-    )
-}
-
-/// `apierrors.NewInternalError(err)` as JSON.
-fn internal_error_status(err: &str) -> String {
-    format!(
-        r#"{{"metadata":{{}},"status":"Failure","message":{},"reason":"InternalError","details":{{"causes":[{{"message":{}}}]}},"code":500}}"#,
-        go_json_string(&format!("Internal error occurred: {err}")),
-        go_json_string(err)
-    )
-}
-
-fn exec_frames(opts: &ExecOptions, output: Option<&ExecReply>, status: &str) -> Vec<Vec<u8>> {
-    fn push(frames: &mut Vec<Vec<u8>>, channel: u8, data: &[u8]) {
-        // io.Copy's 32 KiB buffer.
-        for chunk in data.chunks(32 * 1024) {
-            let mut frame = Vec::with_capacity(chunk.len() + 1);
-            frame.push(channel);
-            frame.extend_from_slice(chunk);
-            frames.push(frame);
-        }
-    }
-    let first = if opts.stdout {
-        1
-    } else if opts.stderr_stream() {
-        2
-    } else {
-        3
-    };
-    let mut frames = vec![vec![first]];
-    if let Some(out) = output {
-        if opts.tty {
-            // One terminal for both; its line discipline (ONLCR) turns "\n" into "\r\n".
-            if opts.stdout {
-                let text = format!("{}{}", out.stdout, out.stderr).replace('\n', "\r\n");
-                push(&mut frames, 1, text.as_bytes());
-            }
-        } else {
-            if opts.stdout {
-                push(&mut frames, 1, out.stdout.as_bytes());
-            }
-            if opts.stderr_stream() {
-                push(&mut frames, 2, out.stderr.as_bytes());
-            }
-        }
-    }
-    push(&mut frames, 3, status.as_bytes());
-    frames
-}
-
-/// The 101 that switches to the session.
-fn session_reply(protocol: &'static str, frames: Vec<Vec<u8>>) -> Reply {
-    let mut reply = Reply::bytes(101, "", Vec::new());
-    reply.session = Some(Session { protocol, frames });
-    reply
-}
-
-/// `golang.org/x/net/websocket`'s refusal of an upgrade request that is not a valid handshake.
-fn websocket_handshake_refusal(req: &Req) -> Reply {
-    if req.method != "GET" {
-        Reply::plain(405, "bad method")
-    } else if req.header("sec-websocket-key").is_none() {
-        Reply::plain(400, "mismatch challenge/response")
-    } else {
-        Reply::plain(400, "")
-    }
 }
 
 /// The pod `ns/name` and the container a request is for (`pod.ExecLocation`,
-/// `pod.LogLocation`: the pod (404), then `validateContainer`).
+/// `pod.LogLocation`): the pod (404), then `validateContainer` of
+/// `pkg/registry/core/pod/strategy.go`.
 pub(super) fn pod_and_container(
     inner: &Inner,
     ns: &str,
@@ -282,10 +77,47 @@ pub(super) fn pod_and_container(
     container: &str,
 ) -> Result<(Value, String), Reply> {
     let pods = find_def("", "v1", "pods").expect("pods");
-    let Some(pod) = inner.store.value(pods, &format!("{ns}/{name}")) else {
-        return Err(not_found(&RESOURCES[pods], name));
+    let pod = inner.store.value(pods, &format!("{ns}/{name}"));
+    let pod = pod.ok_or_else(|| not_found(&RESOURCES[pods], name))?;
+    let names = |list: &str| -> Vec<String> {
+        let items = pod
+            .pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array);
+        let names = items
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("name")?.as_str());
+        names.map(str::to_string).collect()
     };
-    let container = validate_container(&pod, name, container)?;
+    let containers = names("containers");
+    // podutil.VisitContainers order: init containers, containers, ephemeral containers.
+    let all = [
+        names("initContainers"),
+        containers.clone(),
+        names("ephemeralContainers"),
+    ]
+    .concat();
+    let container = match (container, &containers[..]) {
+        ("", [only]) => only.clone(),
+        ("", []) => {
+            return Err(bad_request(&format!(
+                "a container name must be specified for pod {name}"
+            )));
+        }
+        ("", _) => {
+            let message = format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                all.join(" ")
+            );
+            return Err(bad_request(&message));
+        }
+        (c, _) if all.iter().any(|a| a == c) => c.to_string(),
+        (c, _) => {
+            return Err(bad_request(&format!(
+                "container {c} is not valid for pod {name}"
+            )));
+        }
+    };
     Ok((pod, container))
 }
 
@@ -307,16 +139,14 @@ pub(super) fn exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Reply 
 
 /// `Err`: refused before a session starts.
 fn try_exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply, Reply> {
-    let pods = &RESOURCES[find_def("", "v1", "pods").expect("pods")];
     // The authorization filter: the verb of the method, on the subresource.
     let verb = rbac::verb(&req.method, true);
     if inner.is_forbidden(verb, "", "pods/exec", ns) {
         return Err(rbac::forbidden(
-            &req.user,
+            req.user,
             verb,
             "",
-            "pods",
-            Some("exec"),
+            "pods/exec",
             ns,
             Some(name),
         ));
@@ -327,7 +157,7 @@ fn try_exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply,
             405,
             "MethodNotAllowed",
             message,
-            Some(serde_json::json!({})),
+            Some(json!({})),
         ));
     }
     // ExecREST.Connect: `create` is required whatever the method (since 1.35).
@@ -337,11 +167,17 @@ fn try_exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply,
             403,
             "Forbidden",
             &message,
-            Some(details(name, pods)),
+            Some(details(name, "", "pods")),
         ));
     }
-    let opts = ExecOptions::parse(req);
-    let (pod, container) = pod_and_container(inner, ns, name, &opts.container)?;
+    let opts = Options {
+        stdin: req.flag("stdin"),
+        stdout: req.flag("stdout"),
+        stderr: req.flag("stderr") && !req.flag("tty"),
+        tty: req.flag("tty"),
+    };
+    let (pod, container) =
+        pod_and_container(inner, ns, name, req.param("container").unwrap_or(""))?;
     let node = pod
         .pointer("/spec/nodeName")
         .and_then(Value::as_str)
@@ -352,62 +188,88 @@ fn try_exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply,
         )));
     }
     check_node(inner, node)?;
-    let websocket_headers = is_upgrade_request(req)
+    // `httpstream.IsUpgradeRequest`: a `Connection` header naming `upgrade`.
+    let connection = req
+        .headers
+        .get_all("connection")
+        .into_iter()
+        .filter_map(|v| v.to_str().ok());
+    let upgrade = connection
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    let websocket = upgrade
         && req
             .header("upgrade")
             .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-    let offered = offered_protocols(req);
-    let exec = ExecRequest {
-        namespace: ns.to_string(),
-        pod: name.to_string(),
-        container: container.clone(),
-        command: opts.command.clone(),
+    // `Sec-WebSocket-Protocol` as the API server reads it (`Header.Get`: the first header only).
+    let offered: Vec<&str> = req
+        .header("sec-websocket-protocol")
+        .map_or(vec![], |v| v.split(',').map(str::trim).collect());
+    // What the kubelet answers instead of starting the command (`getExec`: `NewOptions`, then
+    // `GetExec`, whose error `streaming.WriteError` sends as plain text, 500 for a plain error).
+    let refusal = if !opts.stdin && !opts.stdout && !opts.stderr {
+        Some((
+            400,
+            "you must specify at least 1 of stdin, stdout, stderr".to_string(),
+        ))
+    } else if !running(&pod, &container) {
+        Some((500, format!("container not found ({container:?})")))
+    } else {
+        None
     };
-    if websocket_headers && offered.iter().any(|p| p == STREAM_V5) {
+    let command: Vec<String> = req
+        .params("command")
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let exec = ExecRequest {
+        namespace: ns.into(),
+        pod: name.into(),
+        container,
+        command: command.clone(),
+    };
+    if websocket && offered.contains(&STREAM_V5) {
         // The stream translator: upgrade first, then the kubelet over SPDY.
         if !req.websocket {
-            return Err(websocket_handshake_refusal(req));
+            return Err(handshake_refusal(req));
         }
-        if let Some((_, text)) = kubelet_refusal(&pod, &container, &opts) {
-            let status = internal_error_status(&format!("unable to upgrade connection: {text}"));
-            return Ok(session_reply(STREAM_V5, exec_frames(&opts, None, &status)));
+        if let Some((_, text)) = refusal {
+            let status = internal_error(&format!("unable to upgrade connection: {text}"));
+            return Ok(session(STREAM_V5, frames(&opts, None, &status)));
         }
         let out = run(inner, exec);
-        let status = exit_status(
-            out.exit_code,
-            &format!(
-                "command terminated with non-zero exit code: command terminated with exit code {}",
-                out.exit_code
-            ),
+        let code = out.exit_code;
+        let message = format!(
+            "command terminated with non-zero exit code: command terminated with exit code {code}"
         );
-        return Ok(session_reply(
+        return Ok(session(
             STREAM_V5,
-            exec_frames(&opts, Some(&out), &status),
+            frames(&opts, Some(&out), &exit_status(code, &message)),
         ));
     }
     // The UpgradeAwareHandler, proxying to the kubelet.
-    if !is_upgrade_request(req) {
+    if !upgrade {
         return Err(bad_request("Upgrade request required"));
     }
-    if let Some((code, text)) = kubelet_refusal(&pod, &container, &opts) {
+    if let Some((code, text)) = refusal {
         return Err(Reply::plain(code, &text));
     }
-    if !websocket_headers {
+    if !websocket {
         return Err(bad_request(
             "fake API: only WebSocket exec (v5.channel.k8s.io, v4.channel.k8s.io) is implemented, not SPDY",
         ));
     }
     if !req.websocket {
-        return Err(websocket_handshake_refusal(req));
+        return Err(handshake_refusal(req));
     }
-    if !offered.iter().any(|p| p == STREAM_V4) {
-        const OTHERS: &[&str] = &[
+    if !offered.contains(&STREAM_V4) {
+        const OTHERS: [&str; 4] = [
             "",
             "channel.k8s.io",
             "base64.channel.k8s.io",
             "v4.base64.channel.k8s.io",
         ];
-        if offered.is_empty() || offered.iter().any(|p| OTHERS.contains(&p.as_str())) {
+        if offered.is_empty() || offered.iter().any(|p| OTHERS.contains(p)) {
             return Err(bad_request(&format!(
                 "fake API: exec subprotocols {offered:?} are not implemented, only v5.channel.k8s.io and v4.channel.k8s.io"
             )));
@@ -416,18 +278,30 @@ fn try_exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply,
         return Err(Reply::plain(403, ""));
     }
     let out = run(inner, exec);
-    let status = exit_status(
-        out.exit_code,
-        &format!(
-            "command terminated with non-zero exit code: error executing command [{}], exit code {}",
-            opts.command.join(" "),
-            out.exit_code
-        ),
+    let (code, command) = (out.exit_code, command.join(" "));
+    let message = format!(
+        "command terminated with non-zero exit code: error executing command [{command}], exit code {code}"
     );
-    Ok(session_reply(
+    Ok(session(
         STREAM_V4,
-        exec_frames(&opts, Some(&out), &status),
+        frames(&opts, Some(&out), &exit_status(code, &message)),
     ))
+}
+
+/// Whether the pod status shows the container running (what the kubelet's runtime has).
+fn running(pod: &Value, container: &str) -> bool {
+    let lists = [
+        "containerStatuses",
+        "initContainerStatuses",
+        "ephemeralContainerStatuses",
+    ];
+    let statuses = lists
+        .iter()
+        .filter_map(|l| pod.pointer(&format!("/status/{l}"))?.as_array());
+    statuses.flatten().any(|cs| {
+        cs.get("name").and_then(Value::as_str) == Some(container)
+            && cs.pointer("/state/running").is_some()
+    })
 }
 
 /// Runs the command: the test's handler (with the store), logged in `execs`.
@@ -438,6 +312,91 @@ fn run(inner: &mut Inner, exec: ExecRequest) -> ExecReply {
     };
     inner.execs.push(exec);
     out
+}
+
+/// A string as Go's `json.Marshal` writes it (it escapes `<`, `>`, `&`, U+2028 and U+2029).
+fn go_json(s: &str) -> String {
+    let escapes = [
+        ('<', "\\u003c"),
+        ('>', "\\u003e"),
+        ('&', "\\u0026"),
+        ('\u{2028}', "\\u2028"),
+        ('\u{2029}', "\\u2029"),
+    ];
+    let json = serde_json::to_string(s).expect("string");
+    escapes.iter().fold(json, |s, (c, e)| s.replace(*c, e))
+}
+
+/// The Status of a command that ran: `{"metadata":{},"status":"Success"}`, or the
+/// NonZeroExitCode failure with `message`.
+fn exit_status(exit_code: i32, message: &str) -> String {
+    if exit_code == 0 {
+        return r#"{"metadata":{},"status":"Success"}"#.to_string();
+    }
+    format!(
+        r#"{{"metadata":{{}},"status":"Failure","message":{},"reason":"NonZeroExitCode","details":{{"causes":[{{"reason":"ExitCode","message":"{exit_code}"}}]}}}}"#,
+        go_json(message)
+    )
+}
+
+/// `apierrors.NewInternalError(err)` as JSON.
+fn internal_error(err: &str) -> String {
+    format!(
+        r#"{{"metadata":{{}},"status":"Failure","message":{},"reason":"InternalError","details":{{"causes":[{{"message":{}}}]}},"code":500}}"#,
+        go_json(&format!("Internal error occurred: {err}")),
+        go_json(err)
+    )
+}
+
+fn frames(opts: &Options, output: Option<&ExecReply>, status: &str) -> Vec<Vec<u8>> {
+    let first = if opts.stdout {
+        1
+    } else if opts.stderr {
+        2
+    } else {
+        3
+    };
+    let mut frames = vec![vec![first]];
+    let mut push = |channel: u8, data: &str| {
+        // io.Copy's 32 KiB buffer.
+        for chunk in data.as_bytes().chunks(32 * 1024) {
+            frames.push([&[channel], chunk].concat());
+        }
+    };
+    match output {
+        // One terminal for both; its line discipline (ONLCR) turns "\n" into "\r\n".
+        Some(out) if opts.tty && opts.stdout => push(
+            1,
+            &format!("{}{}", out.stdout, out.stderr).replace('\n', "\r\n"),
+        ),
+        Some(out) if !opts.tty => {
+            if opts.stdout {
+                push(1, &out.stdout);
+            }
+            if opts.stderr {
+                push(2, &out.stderr);
+            }
+        }
+        _ => {}
+    }
+    push(3, status);
+    frames
+}
+
+/// The 101 that switches to the session.
+fn session(protocol: &'static str, frames: Vec<Vec<u8>>) -> Reply {
+    let mut reply = Reply::bytes(101, "", Vec::new());
+    reply.session = Some(Session { protocol, frames });
+    reply
+}
+
+/// `golang.org/x/net/websocket`'s refusal of an upgrade request that is not a valid handshake.
+fn handshake_refusal(req: &Req) -> Reply {
+    match (req.method.as_str(), req.header("sec-websocket-key")) {
+        ("GET", None) => Reply::plain(400, "mismatch challenge/response"),
+        ("GET", Some(_)) => Reply::plain(400, ""),
+        _ => Reply::plain(405, "bad method"),
+    }
 }
 
 /// Plays an exec session, then ends it as the API server does: a close frame, then waiting
@@ -455,8 +414,6 @@ pub(super) async fn play(mut socket: WebSocket, frames: Vec<Vec<u8>>) {
     if socket.send(Message::Close(Some(close))).await.is_err() {
         return;
     }
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(Ok(_)) = socket.recv().await {}
-    })
-    .await;
+    let drain = async { while let Some(Ok(_)) = socket.recv().await {} };
+    let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
 }

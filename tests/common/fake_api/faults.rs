@@ -1,4 +1,4 @@
-//! Faults a test can switch on: a server that hangs (in `server::handle`; `pods/log` alone in
+//! Faults a test can switch on: a server that hangs (`server::handle`; `pods/log` alone in
 //! `log`), one status for every request, and metrics.k8s.io missing or unavailable.
 
 use super::MetricsMode;
@@ -28,25 +28,29 @@ pub(super) fn status_for_code(code: u16) -> Reply {
         401 => ("Unauthorized", "Unauthorized"),
         _ => ("", "fake failure"),
     };
+    let details = (code == 429).then(|| json!({"retryAfterSeconds": 1}));
+    let mut reply = Reply::status(code, reason, message, details);
     if code == 429 {
-        Reply::status(code, reason, message, Some(json!({"retryAfterSeconds": 1})))
-            .with_header("Retry-After", "1")
-    } else {
-        Reply::status(code, reason, message, None)
+        reply.headers.push(("Retry-After", "1"));
     }
+    reply
 }
 
 /// metrics.k8s.io as the aggregator serves it (`kube-aggregator/pkg/apiserver/handler_proxy.go`,
-/// after authorization): without an APIService the group does not exist (the NotFoundHandler's
-/// 404, no details); with one whose backend is down, everything below
+/// after authorization; `None`: served): without an APIService the group does not exist (the
+/// NotFoundHandler's 404, no details); with one whose backend is down, everything below
 /// `/apis/metrics.k8s.io/v1beta1` is a **503 with the plain-text body `service unavailable`**
 /// (not a JSON Status: the "the server is currently unable to handle the request (get
 /// nodes.metrics.k8s.io)" text people know is made by client-go from the bare 503).
-/// `None`: served. metrics-server lists everything at once, without resourceVersion or paging.
 pub(super) fn metrics_gate(mode: MetricsMode) -> Option<Reply> {
     match mode {
         MetricsMode::Served => None,
-        MetricsMode::NotFound => Some(not_found_handler()),
-        MetricsMode::Unavailable => Some(Reply::text(503, "service unavailable")),
+        MetricsMode::NotFound => Some(not_found_handler(false)),
+        MetricsMode::Unavailable => {
+            // As Go's `http.Error` writes it.
+            let mut reply = Reply::plain(503, "service unavailable\n");
+            reply.headers.push(("X-Content-Type-Options", "nosniff"));
+            Some(reply)
+        }
     }
 }

@@ -28,6 +28,7 @@
 use super::Inner;
 use super::exec::{check_node, pod_and_container};
 use super::server::{FieldError, Reply, Req, bad_request, invalid};
+use super::store::text;
 use serde_json::Value;
 
 pub(super) fn logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Reply {
@@ -37,45 +38,35 @@ pub(super) fn logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Reply {
 }
 
 fn try_logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Result<Reply, Reply> {
-    let number = |p: &str| match req.param(p) {
-        None => Ok(None),
-        Some(v) => v
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|e| bad_request(&format!("strconv.ParseInt: parsing {v:?}: {e}"))),
+    let number = |p: &str| {
+        let Some(v) = req.param(p) else {
+            return Ok(None);
+        };
+        let bad = |e| bad_request(&format!("strconv.ParseInt: parsing {v:?}: {e}"));
+        v.parse::<i64>().map(Some).map_err(bad)
     };
     let (tail, limit) = (number("tailLines")?, number("limitBytes")?);
     let mut errs: Vec<FieldError> = Vec::new();
     if let Some(t) = tail.filter(|t| *t < 0) {
-        errs.push((
-            "tailLines".into(),
-            "FieldValueInvalid",
-            format!("Invalid value: {t}: must be greater than or equal to 0"),
-        ));
+        let text = format!("Invalid value: {t}: must be greater than or equal to 0");
+        errs.push(("tailLines", "FieldValueInvalid", text));
     }
     if let Some(l) = limit.filter(|l| *l < 1) {
-        errs.push((
-            "limitBytes".into(),
-            "FieldValueInvalid",
-            format!("Invalid value: {l}: must be greater than 0"),
-        ));
+        let text = format!("Invalid value: {l}: must be greater than 0");
+        errs.push(("limitBytes", "FieldValueInvalid", text));
     }
     if !errs.is_empty() {
-        return Err(invalid("PodLogOptions", "", "PodLogOptions", name, &errs));
+        return Err(invalid(("", "PodLogOptions"), name, &errs));
     }
-    for p in ["follow", "timestamps", "sinceSeconds", "sinceTime"] {
-        if req.param(p).is_some() {
-            return Err(bad_request(&format!(
-                "fake API: {p} is not implemented by this fake"
-            )));
-        }
+    let refused = ["follow", "timestamps", "sinceSeconds", "sinceTime"];
+    if let Some(p) = refused.iter().find(|p| req.param(p).is_some()) {
+        return Err(bad_request(&format!(
+            "fake API: {p} is not implemented by this fake"
+        )));
     }
-    let (pod, container) =
-        pod_and_container(inner, ns, name, req.param("container").unwrap_or(""))?;
-    let node = pod
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let container = req.param("container").unwrap_or("");
+    let (pod, container) = pod_and_container(inner, ns, name, container)?;
+    let node = text(&pod, "/spec/nodeName");
     if node.is_empty() {
         return Ok(Reply::bytes(204, "", Vec::new()));
     }
@@ -83,11 +74,11 @@ fn try_logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Result<Reply, Rep
     if inner.log_hang {
         return Ok(Reply::bytes(0, "", Vec::new()));
     }
-    let previous =
-        instance(&pod, name, &container, req.flag("previous")).map_err(|e| bad_request(&e))?;
+    let previous = instance(&pod, name, &container, req.flag("previous"));
+    let previous = previous.map_err(|e| bad_request(&e))?;
     let key = (ns.to_string(), name.to_string(), container, previous);
-    let text = inner.logs.get(&key).map_or("", String::as_str);
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let log = inner.logs.get(&key).map_or("", String::as_str);
+    let lines: Vec<&str> = log.split_inclusive('\n').collect();
     let keep = tail.map_or(lines.len(), |t| lines.len().min(t as usize));
     let mut body = lines[lines.len() - keep..].concat().into_bytes();
     body.truncate(limit.map_or(usize::MAX, |l| l as usize));
@@ -97,62 +88,43 @@ fn try_logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Result<Reply, Rep
 /// `validateContainerLogStatus`: whether the log to serve is the previous instance's, or why
 /// there is none.
 fn instance(pod: &Value, name: &str, container: &str, previous: bool) -> Result<bool, String> {
-    let status = [
+    let lists = [
         "containerStatuses",
         "initContainerStatuses",
         "ephemeralContainerStatuses",
-    ]
-    .iter()
-    .filter_map(|list| pod.pointer(&format!("/status/{list}"))?.as_array())
-    .find_map(|list| {
-        list.iter()
-            .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
-    });
-    let Some(cs) = status else {
+    ];
+    let lists = lists.iter().filter_map(|l| pod["status"][l].as_array());
+    let mut statuses = lists.flat_map(|l| l.iter().find(|c| c["name"] == container));
+    let Some(cs) = statuses.next() else {
         return Err(format!(
             "container {container:?} in pod {name:?} is not available"
         ));
     };
-    let get = |p: &str| cs.pointer(p).filter(|v| !v.is_null());
-    let id = |t: Option<&Value>| {
-        t.and_then(|t| t.get("containerID")?.as_str())
-            .is_some_and(|s| !s.is_empty())
-    };
-    let last = get("/lastState/terminated");
-    let terminated = || format!("container {container:?} in pod {name:?} is terminated");
+    let has_id = |state: &Value| !text(state, "/containerID").is_empty();
+    let (state, last) = (&cs["state"], &cs["lastState"]["terminated"]);
+    let terminated = Err(format!(
+        "container {container:?} in pod {name:?} is terminated"
+    ));
+    let waiting = format!("container {container:?} in pod {name:?} is waiting to start");
     if previous {
-        return match id(last) {
-            true => Ok(true),
-            false => Err(format!(
-                "previous terminated container {container:?} in pod {name:?} not found"
-            )),
-        };
+        let message =
+            format!("previous terminated container {container:?} in pod {name:?} not found");
+        return if has_id(last) { Ok(true) } else { Err(message) };
     }
-    if get("/state/running").is_some() {
-        return Ok(false);
-    }
-    if let Some(t) = get("/state/terminated") {
-        // The next instance did not start: its terminated state has no container ID.
-        return if id(Some(t)) {
-            Ok(false)
-        } else {
-            id(last).then_some(true).ok_or_else(terminated)
-        };
-    }
-    if last.is_some() {
-        return id(last).then_some(true).ok_or_else(terminated);
-    }
-    let Some(waiting) = get("/state/waiting") else {
-        return Err(format!(
-            "container {container:?} in pod {name:?} is waiting to start - no logs yet"
-        ));
-    };
-    let why = match waiting.get("reason").and_then(Value::as_str).unwrap_or("") {
+    let why = match text(state, "/waiting/reason") {
         "ErrImagePull" => "image can't be pulled",
         "ImagePullBackOff" => "trying and failing to pull image",
         reason => reason,
     };
-    Err(format!(
-        "container {container:?} in pod {name:?} is waiting to start: {why}"
-    ))
+    match () {
+        _ if state["running"].is_object() => Ok(false),
+        // A terminated state without a container ID: the next instance did not start.
+        _ if has_id(&state["terminated"]) => Ok(false),
+        _ if state["terminated"].is_object() || last.is_object() => match has_id(last) {
+            true => Ok(true),
+            false => terminated,
+        },
+        _ if state["waiting"].is_object() => Err(format!("{waiting}: {why}")),
+        _ => Err(format!("{waiting} - no logs yet")),
+    }
 }

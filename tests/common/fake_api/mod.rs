@@ -3,22 +3,14 @@
 //! It serves plain HTTP on `127.0.0.1:<random port>` from a background thread with its own tokio
 //! runtime, so it works from `#[tokio::test]`s, from plain `#[test]`s that run the `ttdoctor`
 //! binary, and from benchmarks (`#[path = "../tests/common/fake_api/mod.rs"] mod fake_api;`).
-//! Where it answers, it answers like a real kube-apiserver v1.36: the messages, codes and
-//! reasons are the real ones, and each module names the kubernetes/kubernetes files they come
-//! from. It serves only what ttdoctor (and `kubectl get`, for benchmarks) needs:
-//!
-//! - [`list`]: LIST with `limit` + `continue` over an MVCC store ([`store`]), 410 Expired;
-//! - [`patch`]: GET of one object; PATCH (JSON and merge patch) with `dryRun=All`,
-//!   preconditions, conflicts and the update validations fixes can meet;
-//! - [`rbac`]: forbidden verbs (403 with the authorizer's message) and SelfSubjectAccessReviews;
-//! - [`exec`]: `pods/exec` over WebSocket; [`log`]: `pods/log`;
-//! - [`faults`]: a server that hangs, answers every request with one status, metrics.k8s.io
-//!   missing, unavailable or served;
-//! - [`discovery`]: the legacy discovery documents kubectl reads before a `get`.
-//!
-//! Anything else is refused with a message naming the fake (watch, selectors, strategic merge
-//! and server-side apply, create/update/delete over HTTP), never silently approximated. Objects
-//! come from ttdoctor's own snapshot loader ([`FakeApi::from_snapshot_file`]) or are built by
+//! Where it answers, it answers like a real kube-apiserver v1.36: the messages, codes and reasons
+//! are the real ones, and each module names the kubernetes/kubernetes files they come from:
+//! [`list`] (LIST with `limit` and `continue`), [`patch`] (GET and PATCH, dry runs, conflicts),
+//! [`rbac`] (403s and SelfSubjectAccessReviews), [`exec`] (`pods/exec`), [`log`] (`pods/log`),
+//! [`faults`] (hangs, a status for every request, metrics.k8s.io down), [`discovery`] (what
+//! kubectl reads first). Anything else is refused with a message naming the fake (watch,
+//! selectors, strategic merge, server-side apply, create/update/delete), never approximated.
+//! Objects come from ttdoctor's own snapshot loader ([`FakeApi::from_snapshot_file`]) or from
 //! the test ([`FakeApi::start`]); tests change them directly ([`FakeApi::mutate`], hooks).
 
 mod discovery;
@@ -37,8 +29,8 @@ pub use store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// The user the fake says is making authenticated requests (in 403 messages).
-const DEFAULT_USER: &str = "system:serviceaccount:default:ttdoctor";
+/// The user the fake says is making requests with a bearer token (in 403 messages).
+const USER: &str = "system:serviceaccount:default:ttdoctor";
 
 /// The server's state, behind one lock.
 struct Inner {
@@ -51,7 +43,6 @@ struct Inner {
     log_hang: bool,
     status_for_all: Option<u16>,
     requests: Vec<RecordedRequest>,
-    user: String,
     hooks: Vec<Hook>,
     exec_handler: Option<Arc<ExecHandler>>,
     execs: Vec<ExecRequest>,
@@ -59,13 +50,11 @@ struct Inner {
     logs: HashMap<(String, String, String, bool), String>,
 }
 
-struct Shared {
-    inner: Mutex<Inner>,
-}
+struct Shared(Mutex<Inner>);
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -79,18 +68,16 @@ struct Hook {
 }
 
 impl Inner {
-    /// Runs the hooks due after this request.
+    /// Runs the hooks due after a request.
     fn run_hooks(&mut self, method: &str, path: &str) {
         let mut due = Vec::new();
-        for hook in &mut self.hooks {
-            if hook.f.is_some() && hook.method == method && path.starts_with(&hook.prefix) {
-                hook.remaining -= 1;
-                if hook.remaining == 0 {
-                    due.extend(hook.f.take());
-                }
+        self.hooks.retain_mut(|h| {
+            if h.method == method && path.starts_with(&h.prefix) {
+                h.remaining -= 1;
             }
-        }
-        self.hooks.retain(|h| h.f.is_some());
+            due.extend(h.f.take_if(|_| h.remaining == 0));
+            h.f.is_some()
+        });
         for f in due {
             f(&mut self.store);
         }
@@ -99,12 +86,12 @@ impl Inner {
 
 // Every test binary (and benchmark) compiles this module for itself and uses only part of the
 // handle: live.rs never scripts exec, fake_api_exec.rs never counts writes, a benchmark only
-// starts the server. So the handle's API is exempt from dead-code checks; the server behind
-// it is not (whatever the handle can reach counts as used).
+// starts the server. So the handle's API is exempt from dead-code checks; the server behind it
+// is not (what the handle reaches counts as used).
 #[allow(dead_code)]
 mod handle {
-    use super::server::parse_query;
-    use super::{DEFAULT_USER, Hook, Inner, Shared, Store, rbac};
+    use super::{Hook, Inner, Shared, Store, rbac, server::parse_query};
+    use serde_json::Value;
     use std::net::SocketAddr;
     use std::path::{Path, PathBuf};
     use std::sync::{Arc, Mutex, MutexGuard};
@@ -127,9 +114,6 @@ mod handle {
         pub path: String,
         /// The raw query string (percent-encoded, as sent).
         pub query: String,
-        pub content_type: Option<String>,
-        pub accept: Option<String>,
-        pub body: String,
         /// The HTTP status answered; 0 while unanswered (e.g. in hang mode).
         pub status: u16,
     }
@@ -137,18 +121,13 @@ mod handle {
     impl RecordedRequest {
         /// The decoded value of query parameter `name` (first occurrence).
         pub fn param(&self, name: &str) -> Option<String> {
-            parse_query(&self.query)
-                .into_iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v)
+            let mut query = parse_query(&self.query).into_iter();
+            query.find(|(k, _)| k == name).map(|(_, v)| v)
         }
 
         fn is_write(&self) -> bool {
-            self.method != "GET"
-                && self.method != "HEAD"
-                && !self
-                    .path
-                    .starts_with("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+            let ssar = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+            !matches!(self.method.as_str(), "GET" | "HEAD") && !self.path.starts_with(ssar)
         }
     }
 
@@ -176,16 +155,18 @@ mod handle {
     impl ExecReply {
         /// Exit 0 with this output.
         pub fn ok(stdout: impl Into<String>) -> ExecReply {
+            let stdout = stdout.into();
             ExecReply {
-                stdout: stdout.into(),
+                stdout,
                 ..ExecReply::default()
             }
         }
 
         /// Exit with `exit_code` and this error output.
         pub fn fail(exit_code: i32, stderr: impl Into<String>) -> ExecReply {
+            let stderr = stderr.into();
             ExecReply {
-                stderr: stderr.into(),
+                stderr,
                 exit_code,
                 ..ExecReply::default()
             }
@@ -204,70 +185,64 @@ mod handle {
         /// Starts a server holding `objects`, each with `apiVersion` and `kind` (NodeMetrics and
         /// PodMetrics as `metrics.k8s.io/v1beta1`). Metrics are [`MetricsMode::Served`] when
         /// such objects are given, [`MetricsMode::NotFound`] otherwise.
-        pub fn start(objects: Vec<serde_json::Value>) -> FakeApi {
-            let (store, has_metrics) =
-                Store::load(objects).unwrap_or_else(|e| panic!("fake API: {e}"));
+        pub fn start(objects: Vec<Value>) -> FakeApi {
+            let (store, has_metrics) = Store::load(objects);
+            let metrics = match has_metrics {
+                true => MetricsMode::Served,
+                false => MetricsMode::NotFound,
+            };
             let inner = Inner {
                 store,
                 forbids: Vec::new(),
-                metrics: if has_metrics {
-                    MetricsMode::Served
-                } else {
-                    MetricsMode::NotFound
-                },
+                metrics,
                 hang: false,
                 log_hang: false,
                 status_for_all: None,
                 requests: Vec::new(),
-                user: DEFAULT_USER.to_string(),
                 hooks: Vec::new(),
                 exec_handler: None,
                 execs: Vec::new(),
                 logs: Default::default(),
             };
-            let shared = Arc::new(Shared {
-                inner: Mutex::new(inner),
-            });
+            let shared = Arc::new(Shared(Mutex::new(inner)));
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
             listener
                 .set_nonblocking(true)
                 .expect("nonblocking listener");
             let addr = listener.local_addr().expect("local addr");
-            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let state = shared.clone();
+            let serve = move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("fake API runtime");
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                    let app = axum::Router::new().fallback(super::server::handle);
+                    tokio::select! {
+                        _ = axum::serve(listener, app.with_state(state)) => {}
+                        _ = stopped => {}
+                    }
+                });
+                // Cancels connections still open (hanging requests).
+                rt.shutdown_background();
+            };
             let thread = std::thread::Builder::new()
                 .name(format!("fake-kube-apiserver-{}", addr.port()))
-                .spawn(move || {
-                    let rt = tokio::runtime::Builder::new_multi_thread()
-                        .worker_threads(2)
-                        .enable_all()
-                        .build()
-                        .expect("fake API runtime");
-                    rt.block_on(async move {
-                        let listener =
-                            tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                        let app = axum::Router::new()
-                            .fallback(super::server::handle)
-                            .with_state(state);
-                        tokio::select! {
-                            _ = axum::serve(listener, app) => {}
-                            _ = stop_rx => {}
-                        }
-                    });
-                    // Cancels connections still open (hanging requests).
-                    rt.shutdown_background();
-                })
+                .spawn(serve)
                 .expect("spawn fake API thread");
             FakeApi {
                 addr,
                 shared,
-                stop: Some(stop_tx),
+                stop: Some(stop),
                 thread: Some(thread),
             }
         }
 
-        /// Starts a server holding the objects of a snapshot file, read by ttdoctor's own loader
-        /// (so the fake serves exactly what `ttdoctor check --snapshot` would judge).
+        /// Starts a server holding the objects of a snapshot file, read by ttdoctor's own
+        /// loader (so it serves exactly what `ttdoctor check --snapshot` would judge).
         pub fn from_snapshot_file(path: impl AsRef<Path>) -> FakeApi {
             let path = path.as_ref();
             let snapshot = ttdoctor::snapshot::load_file(path)
@@ -278,10 +253,6 @@ mod handle {
         /// `http://127.0.0.1:PORT`
         pub fn url(&self) -> String {
             format!("http://{}", self.addr)
-        }
-
-        pub fn port(&self) -> u16 {
-            self.addr.port()
         }
 
         pub fn addr(&self) -> SocketAddr {
@@ -318,10 +289,7 @@ mod handle {
         /// only (all-namespaces lists, cluster-scoped resources), the usual "has a Role in its
         /// namespace only" situation. `verb` may be `*`.
         pub fn forbid(&self, verb: &str, resource: &str, namespace: Option<&str>) {
-            let scope = match namespace {
-                Some(ns) => rbac::Scope::Namespace(ns.to_string()),
-                None => rbac::Scope::ClusterOnly,
-            };
+            let scope = namespace.map_or(rbac::Scope::ClusterOnly, |ns| rbac::Scope::In(ns.into()));
             self.lock()
                 .forbids
                 .push(rbac::Forbid::new(verb, resource, scope));
@@ -337,12 +305,6 @@ mod handle {
             self.lock().forbids.clear();
         }
 
-        /// The user named in 403 messages for requests with a bearer token
-        /// (requests without one are `system:anonymous`).
-        pub fn set_user(&self, user: &str) {
-            self.lock().user = user.to_string();
-        }
-
         pub fn set_metrics(&self, mode: MetricsMode) {
             self.lock().metrics = mode;
         }
@@ -352,8 +314,8 @@ mod handle {
             self.lock().hang = hang;
         }
 
-        /// A kubelet that never answers: `pods/log` requests that pass the API server's checks
-        /// get no answer; everything else is served.
+        /// A kubelet that never answers: `pods/log` requests that pass the API server's
+        /// checks get no answer; everything else is served.
         pub fn set_log_hang(&self, hang: bool) {
             self.lock().log_hang = hang;
         }
@@ -369,15 +331,14 @@ mod handle {
         }
 
         /// Compacts the store at a new revision, as etcd compaction does: every outstanding
-        /// continue token becomes too old (410 Expired). The revision moves on by one first, as
-        /// it always does on a live cluster (leases, events).
+        /// continue token becomes too old (410 Expired).
         pub fn expire_continue_tokens(&self) {
             self.lock().store.compact_now();
         }
 
-        /// Scripts the log of `container` in pod `namespace/pod`: of the current instance, or
+        /// Scripts the log of `container` in pod `namespace/pod`: of its current instance, or
         /// with `previous` of the one before (`kubectl logs --previous`). Which one a request
-        /// gets, and whether any, follows the pod's container statuses as the kubelet does.
+        /// gets, if any, follows the pod's container statuses as the kubelet does.
         pub fn set_log(
             &self,
             namespace: &str,
@@ -387,7 +348,7 @@ mod handle {
             text: &str,
         ) {
             let key = (namespace.into(), pod.into(), container.into(), previous);
-            self.lock().logs.insert(key, text.to_string());
+            self.lock().logs.insert(key, text.into());
         }
 
         // ---- request log ----
@@ -399,14 +360,11 @@ mod handle {
         /// Requests with this method (any case; `*` for all) whose path starts with
         /// `path_prefix`.
         pub fn count(&self, method: &str, path_prefix: &str) -> usize {
-            self.lock()
-                .requests
-                .iter()
-                .filter(|r| {
-                    (method == "*" || r.method.eq_ignore_ascii_case(method))
-                        && r.path.starts_with(path_prefix)
-                })
-                .count()
+            let matches = |r: &&RecordedRequest| {
+                (method == "*" || r.method.eq_ignore_ascii_case(method))
+                    && r.path.starts_with(path_prefix)
+            };
+            self.lock().requests.iter().filter(matches).count()
         }
 
         /// Every request that is not a GET/HEAD, except SelfSubjectAccessReviews; dry runs
@@ -417,27 +375,25 @@ mod handle {
 
         /// Like [`FakeApi::write_count`] without the `dryRun=All` requests.
         pub fn real_write_count(&self) -> usize {
+            let real = |r: &&RecordedRequest| r.param("dryRun").as_deref() != Some("All");
             self.lock()
                 .requests
                 .iter()
-                .filter(|r| r.is_write() && r.param("dryRun").as_deref() != Some("All"))
+                .filter(|r| r.is_write())
+                .filter(real)
                 .count()
         }
 
         /// Requests of any kind touching Secrets (ttdoctor must never make one).
         pub fn secret_requests(&self) -> usize {
-            self.lock()
-                .requests
-                .iter()
-                .filter(|r| {
-                    let segs: Vec<&str> = r.path.trim_matches('/').split('/').collect();
-                    matches!(
-                        segs.as_slice(),
-                        ["api", "v1", "secrets", ..]
-                            | ["api", "v1", "namespaces", _, "secrets", ..]
-                    )
-                })
-                .count()
+            let secrets = |r: &&RecordedRequest| {
+                let segs: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+                matches!(
+                    segs[..],
+                    ["api", "v1", "secrets", ..] | ["api", "v1", "namespaces", _, "secrets", ..]
+                )
+            };
+            self.lock().requests.iter().filter(secrets).count()
         }
 
         /// Clears the request log and the [`FakeApi::execs`] log.
@@ -449,7 +405,7 @@ mod handle {
 
         /// The commands run through `pods/exec`, in order. Refused requests ran nothing and
         /// are not listed; they are in [`FakeApi::requests`] like every request.
-        pub fn execs(&self) -> Vec<super::ExecRequest> {
+        pub fn execs(&self) -> Vec<ExecRequest> {
             self.lock().execs.clone()
         }
 
@@ -468,7 +424,7 @@ mod handle {
             resource: &str,
             namespace: Option<&str>,
             name: &str,
-        ) -> Option<serde_json::Value> {
+        ) -> Option<Value> {
             self.lock()
                 .store
                 .get(group, version, resource, namespace, name)
@@ -476,13 +432,13 @@ mod handle {
 
         /// All current objects of `resource` (`pods`, `deployments.apps`,
         /// `nodes.metrics.k8s.io`), in key order, with `apiVersion` and `kind`.
-        pub fn objects(&self, resource: &str) -> Vec<serde_json::Value> {
+        pub fn objects(&self, resource: &str) -> Vec<Value> {
             self.lock().store.objects(resource)
         }
 
         /// Creates or replaces an object (it needs `apiVersion` and `kind`), as a concurrent
         /// writer would: it gets a new resourceVersion. Returns the stored object.
-        pub fn put_object(&self, object: serde_json::Value) -> serde_json::Value {
+        pub fn put_object(&self, object: Value) -> Value {
             self.lock().store.put(object)
         }
 
@@ -494,9 +450,10 @@ mod handle {
             resource: &str,
             namespace: Option<&str>,
             name: &str,
-            f: impl FnOnce(&mut serde_json::Value),
-        ) -> Option<serde_json::Value> {
-            self.lock()
+            f: impl FnOnce(&mut Value),
+        ) -> Option<Value> {
+            let mut inner = self.lock();
+            inner
                 .store
                 .mutate(group, version, resource, namespace, name, f)
         }
@@ -508,15 +465,15 @@ mod handle {
             resource: &str,
             namespace: Option<&str>,
             name: &str,
-        ) -> Option<serde_json::Value> {
+        ) -> Option<Value> {
             self.lock()
                 .store
                 .delete(group, version, resource, namespace, name)
         }
 
         /// Runs `f` on the store right after the `nth` (1-based) request with `method` whose
-        /// path starts with `path_prefix` has been answered (before the answer is sent), e.g. to
-        /// make a Deployment ready after the second poll of a `--wait`.
+        /// path starts with `path_prefix` has been answered (before the answer is sent), e.g.
+        /// to make a Deployment ready after the second poll of a `--wait`.
         pub fn on_request(
             &self,
             method: &str,
@@ -537,8 +494,8 @@ mod handle {
         /// kubelet's checks and the WebSocket handshake) and before any of its output is sent,
         /// with the store, which it may change (a command that relabels its pod, say), like
         /// [`FakeApi::on_request`] hooks. It runs under the server's lock: it must not call
-        /// this `FakeApi`. A later call replaces the handler; without one every command exits 0
-        /// with no output.
+        /// this `FakeApi`. A later call replaces the handler; without one every command exits
+        /// 0 with no output.
         pub fn on_exec(
             &self,
             f: impl Fn(&ExecRequest, &mut Store) -> ExecReply + Send + Sync + 'static,
