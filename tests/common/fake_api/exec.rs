@@ -41,7 +41,7 @@
 //! never unreachable.
 
 use super::server::{Reply, Req, bad_request, details, not_found};
-use super::store::{RESOURCES, find_def};
+use super::store::{RESOURCES, find_def, text};
 use super::{ExecReply, ExecRequest, Inner, rbac};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use serde_json::{Value, json};
@@ -70,56 +70,33 @@ struct Options {
 /// The pod `ns/name` and the container a request is for (`pod.ExecLocation`,
 /// `pod.LogLocation`): the pod (404), then `validateContainer` of
 /// `pkg/registry/core/pod/strategy.go`.
-pub(super) fn pod_and_container(
-    inner: &Inner,
-    ns: &str,
-    name: &str,
-    container: &str,
-) -> Result<(Value, String), Reply> {
+pub(super) fn pod_and_container(inner: &Inner, ns: &str, name: &str, c: &str) -> Found {
     let pods = find_def("", "v1", "pods").expect("pods");
     let pod = inner.store.value(pods, &format!("{ns}/{name}"));
     let pod = pod.ok_or_else(|| not_found(&RESOURCES[pods], name))?;
     let names = |list: &str| -> Vec<String> {
-        let items = pod
-            .pointer(&format!("/spec/{list}"))
-            .and_then(Value::as_array);
-        let names = items
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.get("name")?.as_str());
-        names.map(str::to_string).collect()
+        let items = pod["spec"][list].as_array().into_iter().flatten();
+        items.map(|c| text(c, "/name").to_string()).collect()
     };
     let containers = names("containers");
     // podutil.VisitContainers order: init containers, containers, ephemeral containers.
-    let all = [
-        names("initContainers"),
-        containers.clone(),
-        names("ephemeralContainers"),
-    ]
-    .concat();
-    let container = match (container, &containers[..]) {
-        ("", [only]) => only.clone(),
-        ("", []) => {
-            return Err(bad_request(&format!(
-                "a container name must be specified for pod {name}"
-            )));
-        }
+    let (init, ephemeral) = (names("initContainers"), names("ephemeralContainers"));
+    let all = [init, containers.clone(), ephemeral].concat();
+    let message = match (c, &containers[..]) {
+        ("", [only]) => return Ok((pod, only.clone())),
+        ("", []) => format!("a container name must be specified for pod {name}"),
         ("", _) => {
-            let message = format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                all.join(" ")
-            );
-            return Err(bad_request(&message));
+            let all = all.join(" ");
+            format!("a container name must be specified for pod {name}, choose one of: [{all}]")
         }
-        (c, _) if all.iter().any(|a| a == c) => c.to_string(),
-        (c, _) => {
-            return Err(bad_request(&format!(
-                "container {c} is not valid for pod {name}"
-            )));
-        }
+        (c, _) if all.iter().any(|a| a == c) => return Ok((pod, c.to_string())),
+        (c, _) => format!("container {c} is not valid for pod {name}"),
     };
-    Ok((pod, container))
+    Err(bad_request(&message))
 }
+
+/// A pod and a container of it, or the refusal.
+type Found = Result<(Value, String), Reply>;
 
 /// The node the pod runs on must exist (`GetConnectionInfo`: 404 otherwise).
 pub(super) fn check_node(inner: &Inner, node: &str) -> Result<(), Reply> {
@@ -142,75 +119,59 @@ fn try_exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply,
     // The authorization filter: the verb of the method, on the subresource.
     let verb = rbac::verb(&req.method, true);
     if inner.is_forbidden(verb, "", "pods/exec", ns) {
-        return Err(rbac::forbidden(
-            req.user,
-            verb,
-            "",
-            "pods/exec",
-            ns,
-            Some(name),
-        ));
+        let forbidden = rbac::forbidden(req.user, verb, "", "pods/exec", ns, Some(name));
+        return Err(forbidden);
     }
     if req.method != "GET" && req.method != "POST" {
         let message = "the server does not allow this method on the requested resource";
-        return Err(Reply::status(
-            405,
-            "MethodNotAllowed",
-            message,
-            Some(json!({})),
-        ));
+        let refusal = Reply::status(405, "MethodNotAllowed", message, Some(json!({})));
+        return Err(refusal);
     }
     // ExecREST.Connect: `create` is required whatever the method (since 1.35).
     if verb != "create" && inner.is_forbidden("create", "", "pods/exec", ns) {
         let message = format!("pods \"{name}\" is forbidden: ");
-        return Err(Reply::status(
-            403,
-            "Forbidden",
-            &message,
-            Some(details(name, "", "pods")),
-        ));
+        let details = Some(details(name, "", "pods"));
+        return Err(Reply::status(403, "Forbidden", &message, details));
     }
+    let tty = req.flag("tty");
+    let (stdin, stdout, stderr) = (req.flag("stdin"), req.flag("stdout"), req.flag("stderr"));
     let opts = Options {
-        stdin: req.flag("stdin"),
-        stdout: req.flag("stdout"),
-        stderr: req.flag("stderr") && !req.flag("tty"),
-        tty: req.flag("tty"),
+        stdin,
+        stdout,
+        stderr: stderr && !tty,
+        tty,
     };
-    let (pod, container) =
-        pod_and_container(inner, ns, name, req.param("container").unwrap_or(""))?;
-    let node = pod
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let container = req.param("container").unwrap_or("");
+    let (pod, container) = pod_and_container(inner, ns, name, container)?;
+    let node = text(&pod, "/spec/nodeName");
     if node.is_empty() {
-        return Err(bad_request(&format!(
-            "pod {name} does not have a host assigned"
-        )));
+        let message = format!("pod {name} does not have a host assigned");
+        return Err(bad_request(&message));
     }
     check_node(inner, node)?;
     // `httpstream.IsUpgradeRequest`: a `Connection` header naming `upgrade`.
-    let connection = req
-        .headers
-        .get_all("connection")
-        .into_iter()
-        .filter_map(|v| v.to_str().ok());
-    let upgrade = connection
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    let websocket = upgrade
-        && req
-            .header("upgrade")
-            .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    let connection = req.headers.get_all("connection").into_iter();
+    let tokens = connection
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','));
+    let upgrade = tokens
+        .map(str::trim)
+        .any(|t| t.eq_ignore_ascii_case("upgrade"));
+    let websocket = req
+        .header("upgrade")
+        .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    let websocket = upgrade && websocket;
     // `Sec-WebSocket-Protocol` as the API server reads it (`Header.Get`: the first header only).
-    let offered: Vec<&str> = req
+    let offered = req
         .header("sec-websocket-protocol")
-        .map_or(vec![], |v| v.split(',').map(str::trim).collect());
+        .map(|v| v.split(',').map(str::trim));
+    let offered: Vec<&str> = offered.into_iter().flatten().collect();
     // What the kubelet answers instead of starting the command (`getExec`: `NewOptions`, then
     // `GetExec`, whose error `streaming.WriteError` sends as plain text, 500 for a plain error).
     let refusal = if !opts.stdin && !opts.stdout && !opts.stderr {
         Some((
             400,
-            "you must specify at least 1 of stdin, stdout, stderr".to_string(),
+            "you must specify at least 1 of stdin, stdout, stderr".into(),
         ))
     } else if !running(&pod, &container) {
         Some((500, format!("container not found ({container:?})")))
@@ -220,14 +181,16 @@ fn try_exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply,
     let command: Vec<String> = req
         .params("command")
         .into_iter()
-        .map(str::to_string)
+        .map(String::from)
         .collect();
+    let (namespace, pod) = (ns.to_string(), name.to_string());
     let exec = ExecRequest {
-        namespace: ns.into(),
-        pod: name.into(),
+        namespace,
+        pod,
         container,
-        command: command.clone(),
+        command,
     };
+    let joined = exec.command.join(" ");
     if websocket && offered.contains(&STREAM_V5) {
         // The stream translator: upgrade first, then the kubelet over SPDY.
         if !req.websocket {
@@ -239,13 +202,9 @@ fn try_exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply,
         }
         let out = run(inner, exec);
         let code = out.exit_code;
-        let message = format!(
-            "command terminated with non-zero exit code: command terminated with exit code {code}"
-        );
-        return Ok(session(
-            STREAM_V5,
-            frames(&opts, Some(&out), &exit_status(code, &message)),
-        ));
+        let why = format!("command terminated with exit code {code}");
+        let status = exit_status(code, &format!("{NON_ZERO}: {why}"));
+        return Ok(session(STREAM_V5, frames(&opts, Some(&out), &status)));
     }
     // The UpgradeAwareHandler, proxying to the kubelet.
     if !upgrade {
@@ -255,38 +214,36 @@ fn try_exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply,
         return Err(Reply::plain(code, &text));
     }
     if !websocket {
-        return Err(bad_request(
-            "fake API: only WebSocket exec (v5.channel.k8s.io, v4.channel.k8s.io) is implemented, not SPDY",
-        ));
+        let message = "fake API: only WebSocket exec (v5.channel.k8s.io, v4.channel.k8s.io) is implemented, not SPDY";
+        return Err(bad_request(message));
     }
     if !req.websocket {
         return Err(handshake_refusal(req));
     }
     if !offered.contains(&STREAM_V4) {
-        const OTHERS: [&str; 4] = [
+        let others = [
             "",
             "channel.k8s.io",
             "base64.channel.k8s.io",
             "v4.base64.channel.k8s.io",
         ];
-        if offered.is_empty() || offered.iter().any(|p| OTHERS.contains(p)) {
-            return Err(bad_request(&format!(
+        if offered.is_empty() || offered.iter().any(|p| others.contains(p)) {
+            let message = format!(
                 "fake API: exec subprotocols {offered:?} are not implemented, only v5.channel.k8s.io and v4.channel.k8s.io"
-            )));
+            );
+            return Err(bad_request(&message));
         }
         // x/net/websocket: a failed subprotocol negotiation is a bare 403.
         return Err(Reply::plain(403, ""));
     }
     let out = run(inner, exec);
-    let (code, command) = (out.exit_code, command.join(" "));
-    let message = format!(
-        "command terminated with non-zero exit code: error executing command [{command}], exit code {code}"
-    );
-    Ok(session(
-        STREAM_V4,
-        frames(&opts, Some(&out), &exit_status(code, &message)),
-    ))
+    let code = out.exit_code;
+    let why = format!("error executing command [{joined}], exit code {code}");
+    let status = exit_status(code, &format!("{NON_ZERO}: {why}"));
+    Ok(session(STREAM_V4, frames(&opts, Some(&out), &status)))
 }
+
+const NON_ZERO: &str = "command terminated with non-zero exit code";
 
 /// Whether the pod status shows the container running (what the kubelet's runtime has).
 fn running(pod: &Value, container: &str) -> bool {
@@ -297,11 +254,11 @@ fn running(pod: &Value, container: &str) -> bool {
     ];
     let statuses = lists
         .iter()
-        .filter_map(|l| pod.pointer(&format!("/status/{l}"))?.as_array());
-    statuses.flatten().any(|cs| {
-        cs.get("name").and_then(Value::as_str) == Some(container)
-            && cs.pointer("/state/running").is_some()
-    })
+        .filter_map(|l| pod["status"][l].as_array())
+        .flatten();
+    statuses
+        .filter(|cs| cs["name"] == container)
+        .any(|cs| cs["state"]["running"].is_object())
 }
 
 /// Runs the command: the test's handler (with the store), logged in `execs`.
@@ -316,15 +273,12 @@ fn run(inner: &mut Inner, exec: ExecRequest) -> ExecReply {
 
 /// A string as Go's `json.Marshal` writes it (it escapes `<`, `>`, `&`, U+2028 and U+2029).
 fn go_json(s: &str) -> String {
-    let escapes = [
-        ('<', "\\u003c"),
-        ('>', "\\u003e"),
-        ('&', "\\u0026"),
-        ('\u{2028}', "\\u2028"),
-        ('\u{2029}', "\\u2029"),
-    ];
     let json = serde_json::to_string(s).expect("string");
-    escapes.iter().fold(json, |s, (c, e)| s.replace(*c, e))
+    let escaped = |c: char| match c {
+        '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => format!("\\u{:04x}", c as u32),
+        c => c.to_string(),
+    };
+    json.chars().map(escaped).collect()
 }
 
 /// The Status of a command that ran: `{"metadata":{},"status":"Success"}`, or the
@@ -349,14 +303,11 @@ fn internal_error(err: &str) -> String {
 }
 
 fn frames(opts: &Options, output: Option<&ExecReply>, status: &str) -> Vec<Vec<u8>> {
-    let first = if opts.stdout {
-        1
-    } else if opts.stderr {
-        2
-    } else {
-        3
-    };
-    let mut frames = vec![vec![first]];
+    // The first message is empty, on the lowest output channel.
+    let first = [opts.stdout, opts.stderr, true]
+        .iter()
+        .position(|open| *open);
+    let mut frames = vec![vec![first.unwrap_or(2) as u8 + 1]];
     let mut push = |channel: u8, data: &str| {
         // io.Copy's 32 KiB buffer.
         for chunk in data.as_bytes().chunks(32 * 1024) {
@@ -365,10 +316,10 @@ fn frames(opts: &Options, output: Option<&ExecReply>, status: &str) -> Vec<Vec<u
     };
     match output {
         // One terminal for both; its line discipline (ONLCR) turns "\n" into "\r\n".
-        Some(out) if opts.tty && opts.stdout => push(
-            1,
-            &format!("{}{}", out.stdout, out.stderr).replace('\n', "\r\n"),
-        ),
+        Some(out) if opts.tty && opts.stdout => {
+            let terminal = format!("{}{}", out.stdout, out.stderr);
+            push(1, &terminal.replace('\n', "\r\n"));
+        }
         Some(out) if !opts.tty => {
             if opts.stdout {
                 push(1, &out.stdout);
@@ -407,11 +358,12 @@ pub(super) async fn play(mut socket: WebSocket, frames: Vec<Vec<u8>>) {
             return;
         }
     }
-    let close = CloseFrame {
-        code: close_code::NORMAL,
-        reason: "".into(),
-    };
-    if socket.send(Message::Close(Some(close))).await.is_err() {
+    let (code, reason) = (close_code::NORMAL, "".into());
+    if socket
+        .send(Message::Close(Some(CloseFrame { code, reason })))
+        .await
+        .is_err()
+    {
         return;
     }
     let drain = async { while let Some(Ok(_)) = socket.recv().await {} };
