@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 const USER: &str = "system:serviceaccount:default:ttdoctor";
 
 /// The server's state, behind one lock.
+#[derive(Default)]
 struct Inner {
     store: Store,
     forbids: Vec<rbac::Forbid>,
@@ -97,11 +98,12 @@ mod handle {
     use std::sync::{Arc, Mutex, MutexGuard};
 
     /// How the metrics.k8s.io API (metrics-server behind the aggregator) behaves.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
     pub enum MetricsMode {
         /// metrics-server is installed and answers.
         Served,
         /// No APIService for metrics.k8s.io: the group does not exist.
+        #[default]
         NotFound,
         /// The APIService exists but its backend is not available.
         Unavailable,
@@ -177,8 +179,7 @@ mod handle {
     pub struct FakeApi {
         addr: SocketAddr,
         shared: Arc<Shared>,
-        stop: Option<tokio::sync::oneshot::Sender<()>>,
-        thread: Option<std::thread::JoinHandle<()>>,
+        runtime: Option<tokio::runtime::Runtime>,
     }
 
     impl FakeApi {
@@ -187,22 +188,11 @@ mod handle {
         /// such objects are given, [`MetricsMode::NotFound`] otherwise.
         pub fn start(objects: Vec<Value>) -> FakeApi {
             let (store, has_metrics) = Store::load(objects);
-            let metrics = match has_metrics {
-                true => MetricsMode::Served,
-                false => MetricsMode::NotFound,
-            };
+            let metrics = [MetricsMode::NotFound, MetricsMode::Served][usize::from(has_metrics)];
             let inner = Inner {
                 store,
-                forbids: Vec::new(),
                 metrics,
-                hang: false,
-                log_hang: false,
-                status_for_all: None,
-                requests: Vec::new(),
-                hooks: Vec::new(),
-                exec_handler: None,
-                execs: Vec::new(),
-                logs: Default::default(),
+                ..Inner::default()
             };
             let shared = Arc::new(Shared(Mutex::new(inner)));
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -210,34 +200,23 @@ mod handle {
                 .set_nonblocking(true)
                 .expect("nonblocking listener");
             let addr = listener.local_addr().expect("local addr");
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let state = shared.clone();
-            let serve = move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("fake API runtime");
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                    let app = axum::Router::new().fallback(super::server::handle);
-                    tokio::select! {
-                        _ = axum::serve(listener, app.with_state(state)) => {}
-                        _ = stopped => {}
-                    }
-                });
-                // Cancels connections still open (hanging requests).
-                rt.shutdown_background();
-            };
-            let thread = std::thread::Builder::new()
-                .name(format!("fake-kube-apiserver-{}", addr.port()))
-                .spawn(serve)
-                .expect("spawn fake API thread");
+            // Its own runtime, so that it serves plain #[test]s too.
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            let runtime = runtime
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            let app = axum::Router::new().fallback(super::server::handle);
+            let app = app.with_state(shared.clone());
+            runtime.spawn(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                axum::serve(listener, app).await
+            });
             FakeApi {
                 addr,
                 shared,
-                stop: Some(stop),
-                thread: Some(thread),
+                runtime: Some(runtime),
             }
         }
 
@@ -506,11 +485,9 @@ mod handle {
 
     impl Drop for FakeApi {
         fn drop(&mut self) {
-            if let Some(stop) = self.stop.take() {
-                let _ = stop.send(());
-            }
-            if let Some(thread) = self.thread.take() {
-                let _ = thread.join();
+            // Also cancels the requests still open (hanging ones).
+            if let Some(runtime) = self.runtime.take() {
+                runtime.shutdown_background();
             }
         }
     }
