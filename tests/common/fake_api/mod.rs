@@ -60,12 +60,13 @@ impl Shared {
 }
 
 type ExecHandler = dyn Fn(&ExecRequest, &mut Store) -> ExecReply + Send + Sync;
+type HookFn = Box<dyn FnOnce(&mut Store) + Send>;
 
 struct Hook {
     method: String,
     prefix: String,
     remaining: usize,
-    f: Option<Box<dyn FnOnce(&mut Store) + Send>>,
+    f: Option<HookFn>,
 }
 
 impl Inner {

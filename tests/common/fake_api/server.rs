@@ -320,7 +320,7 @@ pub(super) fn parse_query(q: &str) -> Vec<(String, String)> {
         let mut out = parts.next().unwrap_or("").as_bytes().to_vec();
         for part in parts {
             match part.get(..2).and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                Some(byte) => out.extend([byte].iter().chain(part[2..].as_bytes())),
+                Some(byte) => out.extend([byte].iter().chain(&part.as_bytes()[2..])),
                 None => out.extend(b"%".iter().chain(part.as_bytes())),
             }
         }
