@@ -16,7 +16,7 @@ pub(super) fn serve(inner: &Inner, req: &Req) -> Option<Reply> {
         gv == "authorization.k8s.io/v1"
             || RESOURCES
                 .iter()
-                .any(|r| r.api_version == gv && r.api_version != "v1")
+                .any(|r| r.api_version() == gv && r.api_version() != "v1")
                 && (inner.metrics != MetricsMode::NotFound || !gv.starts_with("metrics."))
     };
     let doc = match segs[..] {
@@ -24,7 +24,7 @@ pub(super) fn serve(inner: &Inner, req: &Req) -> Option<Reply> {
             [{"clientCIDR": "0.0.0.0/0", "serverAddress": req.header("host").unwrap_or("")}]}),
         ["api", "v1"] => resource_list("v1"),
         ["apis"] => {
-            let mut gvs: Vec<&str> = RESOURCES.iter().map(|r| r.api_version).collect();
+            let mut gvs: Vec<&str> = RESOURCES.iter().map(|r| r.api_version()).collect();
             gvs.push("authorization.k8s.io/v1");
             gvs.dedup();
             let group = |gv: &str| {
@@ -62,13 +62,19 @@ fn resource_list(gv: &str) -> Value {
             &["create"],
         ));
     }
-    for def in RESOURCES.iter().filter(|d| d.api_version == gv) {
+    for def in RESOURCES.iter().filter(|d| d.api_version() == gv) {
         let (singular, verbs) = match def.is(METRICS) {
             true => (String::new(), &["get", "list"][..]),
-            false => (def.kind.to_lowercase(), &["get", "list", "patch"][..]),
+            false => (def.kind().to_lowercase(), &["get", "list", "patch"][..]),
         };
-        resources.push(entry(def.plural, &singular, def.is(NS), def.kind, verbs));
-        if def.kind == "Pod" {
+        resources.push(entry(
+            def.plural(),
+            &singular,
+            def.is(NS),
+            def.kind(),
+            verbs,
+        ));
+        if def.kind() == "Pod" {
             resources.push(entry(
                 "pods/exec",
                 "",

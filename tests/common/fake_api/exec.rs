@@ -35,10 +35,9 @@
 //!
 //! Fake limitations: the command does not read stdin (frames on channels 0 and 4, and the v5
 //! close signal on 255, are read and dropped), its whole output is known before it starts, and
-//! stdout is sent before stderr; SPDY (`Upgrade: SPDY/3.1`, what old kubectl POSTs) and the
-//! pre-v4 WebSocket protocols (`channel.k8s.io`, `base64.channel.k8s.io`,
-//! `v4.base64.channel.k8s.io`, or none) answer 400 with a message naming the fake; the kubelet is
-//! never unreachable.
+//! stdout is sent before stderr; SPDY (`Upgrade: SPDY/3.1`, what old kubectl POSTs), the other
+//! WebSocket subprotocols and malformed handshakes answer 400 with a message naming the fake;
+//! the kubelet is never unreachable.
 
 use super::server::{Reply, Req, bad_request, details, not_found};
 use super::store::{RESOURCES, find_def, text};
@@ -191,10 +190,12 @@ fn try_exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply,
         command,
     };
     let joined = exec.command.join(" ");
+    let fake =
+        "fake API: only WebSocket exec (v5.channel.k8s.io, v4.channel.k8s.io) is implemented";
     if websocket && offered.contains(&STREAM_V5) {
         // The stream translator: upgrade first, then the kubelet over SPDY.
         if !req.websocket {
-            return Err(handshake_refusal(req));
+            return Err(bad_request(fake));
         }
         if let Some((_, text)) = refusal {
             let status = internal_error(&format!("unable to upgrade connection: {text}"));
@@ -213,28 +214,8 @@ fn try_exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply,
     if let Some((code, text)) = refusal {
         return Err(Reply::plain(code, &text));
     }
-    if !websocket {
-        let message = "fake API: only WebSocket exec (v5.channel.k8s.io, v4.channel.k8s.io) is implemented, not SPDY";
-        return Err(bad_request(message));
-    }
-    if !req.websocket {
-        return Err(handshake_refusal(req));
-    }
-    if !offered.contains(&STREAM_V4) {
-        let others = [
-            "",
-            "channel.k8s.io",
-            "base64.channel.k8s.io",
-            "v4.base64.channel.k8s.io",
-        ];
-        if offered.is_empty() || offered.iter().any(|p| others.contains(p)) {
-            let message = format!(
-                "fake API: exec subprotocols {offered:?} are not implemented, only v5.channel.k8s.io and v4.channel.k8s.io"
-            );
-            return Err(bad_request(&message));
-        }
-        // x/net/websocket: a failed subprotocol negotiation is a bare 403.
-        return Err(Reply::plain(403, ""));
+    if !websocket || !req.websocket || !offered.contains(&STREAM_V4) {
+        return Err(bad_request(fake));
     }
     let out = run(inner, exec);
     let code = out.exit_code;
@@ -339,15 +320,6 @@ fn session(protocol: &'static str, frames: Vec<Vec<u8>>) -> Reply {
     let mut reply = Reply::bytes(101, "", Vec::new());
     reply.session = Some(Session { protocol, frames });
     reply
-}
-
-/// `golang.org/x/net/websocket`'s refusal of an upgrade request that is not a valid handshake.
-fn handshake_refusal(req: &Req) -> Reply {
-    match (req.method.as_str(), req.header("sec-websocket-key")) {
-        ("GET", None) => Reply::plain(400, "mismatch challenge/response"),
-        ("GET", Some(_)) => Reply::plain(400, ""),
-        _ => Reply::plain(405, "bad method"),
-    }
 }
 
 /// Plays an exec session, then ends it as the API server does: a close frame, then waiting

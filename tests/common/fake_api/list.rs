@@ -70,7 +70,7 @@ pub(super) fn list(inner: &Inner, req: &Req, ri: usize, namespace: Option<&str>)
     // Written by hand so that a page costs the copy of its items.
     let page = &rows[first..end];
     let size = page.iter().map(|r| r.1.len() + 1).sum::<usize>();
-    let (kind, api_version) = (def.kind, def.api_version);
+    let (kind, api_version) = (def.kind(), def.api_version());
     let head = format!(r#"{{"kind":"{kind}List","apiVersion":"{api_version}","metadata":"#);
     let mut body = Vec::with_capacity(size + head.len() + 256);
     body.extend(head.as_bytes());

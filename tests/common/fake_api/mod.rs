@@ -1,17 +1,17 @@
 //! An in-process fake Kubernetes API server, sized to what ttdoctor sends.
 //!
-//! It serves plain HTTP on `127.0.0.1:<random port>` from a background thread with its own tokio
-//! runtime, so it works from `#[tokio::test]`s, from plain `#[test]`s that run the `ttdoctor`
-//! binary, and from benchmarks (`#[path = "../tests/common/fake_api/mod.rs"] mod fake_api;`).
-//! Where it answers, it answers like a real kube-apiserver v1.36: the messages, codes and reasons
-//! are the real ones, and each module names the kubernetes/kubernetes files they come from:
-//! [`list`] (LIST with `limit` and `continue`), [`patch`] (GET and PATCH, dry runs, conflicts),
-//! [`rbac`] (403s and SelfSubjectAccessReviews), [`exec`] (`pods/exec`), [`log`] (`pods/log`),
-//! [`faults`] (hangs, a status for every request, metrics.k8s.io down), [`discovery`] (what
-//! kubectl reads first). Anything else is refused with a message naming the fake (watch,
-//! selectors, strategic merge, server-side apply, create/update/delete), never approximated.
-//! Objects come from ttdoctor's own snapshot loader ([`FakeApi::from_snapshot_file`]) or from
-//! the test ([`FakeApi::start`]); tests change them directly ([`FakeApi::mutate`], hooks).
+//! It serves plain HTTP on `127.0.0.1:<random port>` from its own tokio runtime, so it works from
+//! `#[tokio::test]`s, from plain `#[test]`s that run the `ttdoctor` binary, and from benchmarks
+//! (`#[path = "../tests/common/fake_api/mod.rs"] mod fake_api;`). Where it answers, it answers
+//! like a real kube-apiserver v1.36: the messages, codes and reasons are the real ones, and each
+//! module names the kubernetes/kubernetes files they come from: [`list`] (LIST with `limit` and
+//! `continue`), [`patch`] (GET and PATCH, dry runs, conflicts), [`rbac`] (403s and
+//! SelfSubjectAccessReviews), [`exec`] (`pods/exec`), [`log`] (`pods/log`), [`faults`] (hangs,
+//! a status for every request, metrics.k8s.io down), [`discovery`] (what kubectl reads first).
+//! Anything else is refused with a message naming the fake (watch, selectors, strategic merge,
+//! server-side apply, create/update/delete), never approximated. Objects come from ttdoctor's
+//! own snapshot loader ([`FakeApi::from_snapshot_file`]) or from the test ([`FakeApi::start`]);
+//! tests change them directly ([`FakeApi::mutate`], hooks).
 
 mod discovery;
 mod exec;
@@ -44,12 +44,16 @@ struct Inner {
     log_hang: bool,
     status_for_all: Option<u16>,
     requests: Vec<RecordedRequest>,
-    hooks: Vec<Hook>,
+    /// Method, path prefix, requests to go, and what to run then.
+    hooks: Vec<(String, String, usize, Option<HookFn>)>,
     exec_handler: Option<Arc<ExecHandler>>,
     execs: Vec<ExecRequest>,
     /// Container logs by (namespace, pod, container, previous instance).
     logs: HashMap<(String, String, String, bool), String>,
 }
+
+type ExecHandler = dyn Fn(&ExecRequest, &mut Store) -> ExecReply + Send + Sync;
+type HookFn = Box<dyn FnOnce(&mut Store) + Send>;
 
 struct Shared(Mutex<Inner>);
 
@@ -59,26 +63,14 @@ impl Shared {
     }
 }
 
-type ExecHandler = dyn Fn(&ExecRequest, &mut Store) -> ExecReply + Send + Sync;
-type HookFn = Box<dyn FnOnce(&mut Store) + Send>;
-
-struct Hook {
-    method: String,
-    prefix: String,
-    remaining: usize,
-    f: Option<HookFn>,
-}
-
 impl Inner {
     /// Runs the hooks due after a request.
     fn run_hooks(&mut self, method: &str, path: &str) {
         let mut due = Vec::new();
-        self.hooks.retain_mut(|h| {
-            if h.method == method && path.starts_with(&h.prefix) {
-                h.remaining -= 1;
-            }
-            due.extend(h.f.take_if(|_| h.remaining == 0));
-            h.f.is_some()
+        self.hooks.retain_mut(|(m, prefix, to_go, f)| {
+            *to_go -= usize::from(m == method && path.starts_with(prefix.as_str()));
+            due.extend(f.take_if(|_| *to_go == 0));
+            f.is_some()
         });
         for f in due {
             f(&mut self.store);
@@ -92,7 +84,8 @@ impl Inner {
 // is not (what the handle reaches counts as used).
 #[allow(dead_code)]
 mod handle {
-    use super::{Hook, Inner, Shared, Store, rbac, server::parse_query};
+    use super::rbac::{Forbid, Scope};
+    use super::{Inner, Shared, Store, server::parse_query};
     use serde_json::Value;
     use std::net::SocketAddr;
     use std::path::{Path, PathBuf};
@@ -128,9 +121,10 @@ mod handle {
             query.find(|(k, _)| k == name).map(|(_, v)| v)
         }
 
+        /// Not a GET/HEAD, nor a SelfSubjectAccessReview.
         fn is_write(&self) -> bool {
-            let ssar = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
-            !matches!(self.method.as_str(), "GET" | "HEAD") && !self.path.starts_with(ssar)
+            let review = self.path.ends_with("/selfsubjectaccessreviews");
+            !matches!(self.method.as_str(), "GET" | "HEAD") && !review
         }
     }
 
@@ -158,20 +152,21 @@ mod handle {
     impl ExecReply {
         /// Exit 0 with this output.
         pub fn ok(stdout: impl Into<String>) -> ExecReply {
-            let stdout = stdout.into();
+            let (stdout, stderr) = (stdout.into(), String::new());
             ExecReply {
                 stdout,
-                ..ExecReply::default()
+                stderr,
+                exit_code: 0,
             }
         }
 
         /// Exit with `exit_code` and this error output.
         pub fn fail(exit_code: i32, stderr: impl Into<String>) -> ExecReply {
-            let stderr = stderr.into();
+            let (stdout, stderr) = (String::new(), stderr.into());
             ExecReply {
+                stdout,
                 stderr,
                 exit_code,
-                ..ExecReply::default()
             }
         }
     }
@@ -188,36 +183,35 @@ mod handle {
         /// PodMetrics as `metrics.k8s.io/v1beta1`). Metrics are [`MetricsMode::Served`] when
         /// such objects are given, [`MetricsMode::NotFound`] otherwise.
         pub fn start(objects: Vec<Value>) -> FakeApi {
-            let (store, has_metrics) = Store::load(objects);
-            let metrics = [MetricsMode::NotFound, MetricsMode::Served][usize::from(has_metrics)];
-            let inner = Inner {
-                store,
-                metrics,
-                ..Inner::default()
-            };
+            let mut inner = Inner::default();
+            let has_metrics;
+            (inner.store, has_metrics) = Store::load(objects);
+            if has_metrics {
+                inner.metrics = MetricsMode::Served;
+            }
             let shared = Arc::new(Shared(Mutex::new(inner)));
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             listener
                 .set_nonblocking(true)
-                .expect("nonblocking listener");
-            let addr = listener.local_addr().expect("local addr");
-            // Its own runtime, so that it serves plain #[test]s too.
+                .expect("a nonblocking listener");
+            let addr = listener.local_addr().expect("an address");
             let mut runtime = tokio::runtime::Builder::new_multi_thread();
             let runtime = runtime
                 .worker_threads(2)
                 .enable_all()
                 .build()
-                .expect("a runtime");
+                .expect("runtime");
             let app = axum::Router::new().fallback(super::server::handle);
             let app = app.with_state(shared.clone());
             runtime.spawn(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
                 axum::serve(listener, app).await
             });
+            let runtime = Some(runtime);
             FakeApi {
                 addr,
                 shared,
-                runtime: Some(runtime),
+                runtime,
             }
         }
 
@@ -225,8 +219,8 @@ mod handle {
         /// loader (so it serves exactly what `ttdoctor check --snapshot` would judge).
         pub fn from_snapshot_file(path: impl AsRef<Path>) -> FakeApi {
             let path = path.as_ref();
-            let snapshot = ttdoctor::snapshot::load_file(path)
-                .unwrap_or_else(|e| panic!("fake API: cannot load {}: {e}", path.display()));
+            let snapshot = ttdoctor::snapshot::load_file(path);
+            let snapshot = snapshot.unwrap_or_else(|e| panic!("fake API: cannot load {e}"));
             FakeApi::start(snapshot.json_objects())
         }
 
@@ -261,23 +255,19 @@ mod handle {
             self.shared.lock()
         }
 
-        // ---- switches ----
-
         /// Makes `verb` on `resource` (`pods`, `deployments.apps`, `nodes.metrics.k8s.io`,
         /// `pods/exec`, `pods/log`, or `*`) forbidden in `namespace` — and, as RBAC only ever
         /// adds permissions, at the cluster scope too — or, with `None`, at the cluster scope
         /// only (all-namespaces lists, cluster-scoped resources), the usual "has a Role in its
         /// namespace only" situation. `verb` may be `*`.
         pub fn forbid(&self, verb: &str, resource: &str, namespace: Option<&str>) {
-            let scope = namespace.map_or(rbac::Scope::ClusterOnly, |ns| rbac::Scope::In(ns.into()));
-            self.lock()
-                .forbids
-                .push(rbac::Forbid::new(verb, resource, scope));
+            let scope = namespace.map_or(Scope::ClusterOnly, |ns| Scope::In(ns.into()));
+            self.lock().forbids.push(Forbid::new(verb, resource, scope));
         }
 
         /// Makes `verb` on `resource` forbidden at every scope.
         pub fn forbid_everywhere(&self, verb: &str, resource: &str) {
-            let forbid = rbac::Forbid::new(verb, resource, rbac::Scope::Everywhere);
+            let forbid = Forbid::new(verb, resource, Scope::Everywhere);
             self.lock().forbids.push(forbid);
         }
 
@@ -316,39 +306,31 @@ mod handle {
             self.lock().store.compact_now();
         }
 
-        /// Scripts the log of `container` in pod `namespace/pod`: of its current instance, or
-        /// with `previous` of the one before (`kubectl logs --previous`). Which one a request
-        /// gets, if any, follows the pod's container statuses as the kubelet does.
-        pub fn set_log(
-            &self,
-            namespace: &str,
-            pod: &str,
-            container: &str,
-            previous: bool,
-            text: &str,
-        ) {
-            let key = (namespace.into(), pod.into(), container.into(), previous);
-            self.lock().logs.insert(key, text.into());
+        /// Scripts the log of `container` in pod `ns/pod`: of its current instance, or with
+        /// `previous` of the one before (`kubectl logs --previous`). Which one a request gets,
+        /// if any, follows the pod's container statuses as the kubelet does.
+        pub fn set_log(&self, ns: &str, pod: &str, container: &str, previous: bool, log: &str) {
+            let key = (ns.into(), pod.into(), container.into(), previous);
+            self.lock().logs.insert(key, log.into());
         }
-
-        // ---- request log ----
 
         pub fn requests(&self) -> Vec<RecordedRequest> {
             self.lock().requests.clone()
         }
 
-        /// Requests with this method (any case; `*` for all) whose path starts with
-        /// `path_prefix`.
-        pub fn count(&self, method: &str, path_prefix: &str) -> usize {
-            let matches = |r: &&RecordedRequest| {
-                (method == "*" || r.method.eq_ignore_ascii_case(method))
-                    && r.path.starts_with(path_prefix)
-            };
-            self.lock().requests.iter().filter(matches).count()
+        /// Requests with this method (any case; `*` for all) whose path starts with `prefix`.
+        pub fn count(&self, method: &str, prefix: &str) -> usize {
+            let by_method =
+                |r: &&RecordedRequest| method == "*" || r.method == method.to_uppercase();
+            let requests = &self.lock().requests;
+            requests
+                .iter()
+                .filter(by_method)
+                .filter(|r| r.path.starts_with(prefix))
+                .count()
         }
 
-        /// Every request that is not a GET/HEAD, except SelfSubjectAccessReviews; dry runs
-        /// included.
+        /// Requests that are not GET/HEAD, except SelfSubjectAccessReviews; dry runs included.
         pub fn write_count(&self) -> usize {
             self.lock().requests.iter().filter(|r| r.is_write()).count()
         }
@@ -356,8 +338,8 @@ mod handle {
         /// Like [`FakeApi::write_count`] without the `dryRun=All` requests.
         pub fn real_write_count(&self) -> usize {
             let real = |r: &&RecordedRequest| r.param("dryRun").as_deref() != Some("All");
-            self.lock()
-                .requests
+            let requests = &self.lock().requests;
+            requests
                 .iter()
                 .filter(|r| r.is_write())
                 .filter(real)
@@ -368,10 +350,8 @@ mod handle {
         pub fn secret_requests(&self) -> usize {
             let secrets = |r: &&RecordedRequest| {
                 let segs: Vec<&str> = r.path.trim_matches('/').split('/').collect();
-                matches!(
-                    segs[..],
-                    ["api", "v1", "secrets", ..] | ["api", "v1", "namespaces", _, "secrets", ..]
-                )
+                let at = |i: usize| segs.get(i) == Some(&"secrets");
+                segs.starts_with(&["api", "v1"]) && (at(2) || at(4))
             };
             self.lock().requests.iter().filter(secrets).count()
         }
@@ -389,8 +369,6 @@ mod handle {
             self.lock().execs.clone()
         }
 
-        // ---- store access ----
-
         /// The current resourceVersion (etcd revision).
         pub fn resource_version(&self) -> u64 {
             self.lock().store.resource_version()
@@ -405,9 +383,8 @@ mod handle {
             namespace: Option<&str>,
             name: &str,
         ) -> Option<Value> {
-            self.lock()
-                .store
-                .get(group, version, resource, namespace, name)
+            let key = Store::locate(group, version, resource, namespace, name);
+            self.lock().store.get(key)
         }
 
         /// All current objects of `resource` (`pods`, `deployments.apps`,
@@ -446,27 +423,24 @@ mod handle {
             namespace: Option<&str>,
             name: &str,
         ) -> Option<Value> {
-            self.lock()
-                .store
-                .delete(group, version, resource, namespace, name)
+            let key = Store::locate(group, version, resource, namespace, name);
+            self.lock().store.delete(key)
         }
 
         /// Runs `f` on the store right after the `nth` (1-based) request with `method` whose
-        /// path starts with `path_prefix` has been answered (before the answer is sent), e.g.
-        /// to make a Deployment ready after the second poll of a `--wait`.
-        pub fn on_request(
-            &self,
-            method: &str,
-            path_prefix: &str,
-            nth: usize,
-            f: impl FnOnce(&mut Store) + Send + 'static,
-        ) {
-            self.lock().hooks.push(Hook {
-                method: method.to_ascii_uppercase(),
-                prefix: path_prefix.to_string(),
-                remaining: nth.max(1),
-                f: Some(Box::new(f)),
-            });
+        /// path starts with `prefix` has been answered (before the answer is sent), e.g. to
+        /// make a Deployment ready after the second poll of a `--wait`.
+        pub fn on_request<F>(&self, method: &str, prefix: &str, nth: usize, f: F)
+        where
+            F: FnOnce(&mut Store) + Send + 'static,
+        {
+            let hook = (
+                method.to_uppercase(),
+                prefix.into(),
+                nth.max(1),
+                Some(Box::new(f) as _),
+            );
+            self.lock().hooks.push(hook);
         }
 
         /// Scripts what commands run through `pods/exec` do. `f` is called for every command a
@@ -476,10 +450,10 @@ mod handle {
         /// [`FakeApi::on_request`] hooks. It runs under the server's lock: it must not call
         /// this `FakeApi`. A later call replaces the handler; without one every command exits
         /// 0 with no output.
-        pub fn on_exec(
-            &self,
-            f: impl Fn(&ExecRequest, &mut Store) -> ExecReply + Send + Sync + 'static,
-        ) {
+        pub fn on_exec<F>(&self, f: F)
+        where
+            F: Fn(&ExecRequest, &mut Store) -> ExecReply + Send + Sync + 'static,
+        {
             self.lock().exec_handler = Some(Arc::new(f));
         }
     }

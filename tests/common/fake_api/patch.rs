@@ -149,7 +149,7 @@ fn try_patch(
                 "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
                 def.group_resource()
             );
-            let details = details(name, def.group(), def.plural);
+            let details = details(name, def.group(), def.plural());
             return Err(Reply::status(409, "Conflict", &message, Some(details)));
         }
         Ok(_) => {}

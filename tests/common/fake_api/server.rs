@@ -108,7 +108,7 @@ pub(super) fn details(name: &str, group: &str, resource: &str) -> Value {
 
 pub(super) fn not_found(def: &ResDef, name: &str) -> Reply {
     let message = format!("{} \"{name}\" not found", def.group_resource());
-    let details = details(name, def.group(), def.plural);
+    let details = details(name, def.group(), def.plural());
     Reply::status(404, "NotFound", &message, Some(details))
 }
 
@@ -305,7 +305,7 @@ fn serve(inner: &mut Inner, req: &Req) -> Reply {
             Some(obj) => Reply::json(200, &with_type(ri, obj)),
             None => not_found(def, name),
         },
-        ("GET", Some(name), Some("log")) if def.kind == "Pod" => log::logs(inner, req, ns, name),
+        ("GET", Some(name), Some("log")) if def.kind() == "Pod" => log::logs(inner, req, ns, name),
         (_, Some(_), Some(_)) => not_found_handler(true),
         ("PATCH", Some(name), None) if !def.is(METRICS) => patch::patch(inner, req, ri, ns, name),
         (method, _, _) => not_implemented(&format!("{method} on {}", def.group_resource())),

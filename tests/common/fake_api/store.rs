@@ -7,77 +7,69 @@
 
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
-use std::sync::LazyLock;
 
-pub(super) const NS: u8 = 1;
+pub(super) const NS: &str = "namespaced";
 /// Has a status subresource: changes to `.status` through the main resource are dropped.
-pub(super) const STATUS: u8 = 2;
+pub(super) const STATUS: &str = "status";
 /// `metadata.generation` is tracked (bumped when the spec changes).
-pub(super) const GENERATION: u8 = 4;
+pub(super) const GENERATION: &str = "generation";
 /// Served by metrics-server through the aggregator (not in etcd: no resourceVersion, no paging).
-pub(super) const METRICS: u8 = 8;
+pub(super) const METRICS: &str = "metrics";
 
-/// The kinds ttdoctor reads, in the order of the real `/api/v1` and `/apis`: apiVersion,
-/// resource, kind, flags.
-const TABLE: [&str; 15] = [
-    "v1 endpoints Endpoints ns",
-    "v1 events Event ns",
-    "v1 namespaces Namespace status",
-    "v1 nodes Node status",
-    "v1 persistentvolumeclaims PersistentVolumeClaim ns status",
-    "v1 persistentvolumes PersistentVolume status",
-    "v1 pods Pod ns status generation",
-    "v1 services Service ns status",
-    "apps/v1 deployments Deployment ns status generation",
-    "apps/v1 replicasets ReplicaSet ns status generation",
-    "apps/v1 statefulsets StatefulSet ns status generation",
-    "storage.k8s.io/v1 storageclasses StorageClass",
-    "discovery.k8s.io/v1 endpointslices EndpointSlice ns generation",
-    "metrics.k8s.io/v1beta1 nodes NodeMetrics metrics",
-    "metrics.k8s.io/v1beta1 pods PodMetrics ns metrics",
+/// A resource: apiVersion, plural, kind, then its traits (the constants above).
+pub(super) struct ResDef(&'static str);
+
+/// The kinds ttdoctor reads, in the order of the real `/api/v1` and `/apis`.
+pub(super) const RESOURCES: [ResDef; 15] = [
+    ResDef("v1 endpoints Endpoints namespaced"),
+    ResDef("v1 events Event namespaced"),
+    ResDef("v1 namespaces Namespace status"),
+    ResDef("v1 nodes Node status"),
+    ResDef("v1 persistentvolumeclaims PersistentVolumeClaim namespaced status"),
+    ResDef("v1 persistentvolumes PersistentVolume status"),
+    ResDef("v1 pods Pod namespaced status generation"),
+    ResDef("v1 services Service namespaced status"),
+    ResDef("apps/v1 deployments Deployment namespaced status generation"),
+    ResDef("apps/v1 replicasets ReplicaSet namespaced status generation"),
+    ResDef("apps/v1 statefulsets StatefulSet namespaced status generation"),
+    ResDef("storage.k8s.io/v1 storageclasses StorageClass"),
+    ResDef("discovery.k8s.io/v1 endpointslices EndpointSlice namespaced generation"),
+    ResDef("metrics.k8s.io/v1beta1 nodes NodeMetrics metrics"),
+    ResDef("metrics.k8s.io/v1beta1 pods PodMetrics namespaced metrics"),
 ];
 
-pub(super) static RESOURCES: LazyLock<Vec<ResDef>> = LazyLock::new(|| {
-    let def = |line: &'static str| {
-        let mut words = line.split(' ');
-        let mut next = || words.next().expect("a resource line");
-        let (api_version, plural, kind) = (next(), next(), next());
-        let names = ["ns", "status", "generation", "metrics"];
-        let flag = |w| 1 << names.iter().position(|n| *n == w).expect("a flag");
-        let flags = words.map(flag).sum();
-        ResDef {
-            api_version,
-            plural,
-            kind,
-            flags,
-        }
-    };
-    TABLE.into_iter().map(def).collect()
-});
-
-pub(super) struct ResDef {
-    pub api_version: &'static str,
-    pub plural: &'static str,
-    pub kind: &'static str,
-    flags: u8,
-}
-
 impl ResDef {
-    pub fn is(&self, flag: u8) -> bool {
-        self.flags & flag != 0
+    fn word(&self, n: usize) -> &'static str {
+        self.0.split(' ').nth(n).unwrap_or("")
+    }
+
+    pub fn api_version(&self) -> &'static str {
+        self.word(0)
+    }
+
+    pub fn plural(&self) -> &'static str {
+        self.word(1)
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.word(2)
+    }
+
+    pub fn is(&self, trait_: &str) -> bool {
+        self.0.split(' ').skip(3).any(|t| t == trait_)
     }
 
     pub fn group(&self) -> &'static str {
-        self.api_version.rsplit_once('/').map_or("", |(g, _)| g)
+        self.api_version().rsplit_once('/').map_or("", |(g, _)| g)
     }
 
     pub fn version(&self) -> &'static str {
-        self.api_version.rsplit('/').next().unwrap_or("")
+        self.api_version().rsplit('/').next().unwrap_or("")
     }
 
     /// `pods`, `deployments.apps`: the qualified resource of messages.
     pub fn group_resource(&self) -> String {
-        qualified(self.plural, self.group())
+        qualified(self.plural(), self.group())
     }
 }
 
@@ -90,15 +82,15 @@ pub(super) fn qualified(name: &str, group: &str) -> String {
 
 pub(super) fn find_def(group: &str, version: &str, plural: &str) -> Option<usize> {
     let gv = |r: &ResDef| (r.group(), r.version()) == (group, version);
-    RESOURCES.iter().position(|r| gv(r) && r.plural == plural)
+    RESOURCES.iter().position(|r| gv(r) && r.plural() == plural)
 }
 
 /// `pods`, `deployments.apps`, `nodes.metrics.k8s.io`; unqualified, the core group first, then
 /// any other (`statefulsets`), as kubectl resolves names.
 fn resolve(resource: &str) -> usize {
     let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
-    let exact = |r: &ResDef| r.group() == group && r.plural == plural;
-    let any = |r: &ResDef| group.is_empty() && r.plural == plural && !r.is(METRICS);
+    let exact = |r: &ResDef| r.group() == group && r.plural() == plural;
+    let any = |r: &ResDef| group.is_empty() && r.plural() == plural && !r.is(METRICS);
     let found = RESOURCES
         .iter()
         .position(exact)
@@ -110,7 +102,7 @@ fn resolve_kind(obj: &Value) -> usize {
     let (api_version, kind) = (text(obj, "/apiVersion"), text(obj, "/kind"));
     let found = RESOURCES
         .iter()
-        .position(|r| r.kind == kind && r.api_version == api_version);
+        .position(|r| r.kind() == kind && r.api_version() == api_version);
     found.unwrap_or_else(|| panic!("fake API: cannot serve {api_version:?} {kind:?}"))
 }
 
@@ -277,22 +269,15 @@ impl Store {
         obj
     }
 
-    fn locate(group: &str, version: &str, resource: &str, ns: Option<&str>, name: &str) -> Key {
-        let ri = find_def(group, version, resource);
-        let ri = ri.unwrap_or_else(|| panic!("fake API: no {resource} in {group}/{version}"));
+    /// The resource and key of an object named as tests name them.
+    pub(super) fn locate(g: &str, v: &str, resource: &str, ns: Option<&str>, name: &str) -> Key {
+        let ri = find_def(g, v, resource);
+        let ri = ri.unwrap_or_else(|| panic!("fake API: no {resource} in {g}/{v}"));
         (ri, key_for(ri, ns.unwrap_or("default"), name))
     }
 
     /// The current object, with `apiVersion` and `kind`.
-    pub fn get(
-        &self,
-        group: &str,
-        version: &str,
-        resource: &str,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Option<Value> {
-        let (ri, key) = Self::locate(group, version, resource, namespace, name);
+    pub(super) fn get(&self, (ri, key): Key) -> Option<Value> {
         self.value(ri, &key).map(|o| with_type(ri, o))
     }
 
@@ -331,15 +316,7 @@ impl Store {
     }
 
     /// Deletes an object; returns what it was.
-    pub fn delete(
-        &mut self,
-        group: &str,
-        version: &str,
-        resource: &str,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Option<Value> {
-        let (ri, key) = Self::locate(group, version, resource, namespace, name);
+    pub(super) fn delete(&mut self, (ri, key): Key) -> Option<Value> {
         let existing = self.value(ri, &key)?;
         self.write(ri, &key, None);
         Some(with_type(ri, existing))
@@ -362,7 +339,7 @@ fn obj_key(ri: usize, obj: &Value) -> String {
 /// The object with `apiVersion` and `kind` first, as a GET serves it.
 pub(super) fn with_type(ri: usize, obj: Value) -> Value {
     let def = &RESOURCES[ri];
-    let mut out = json!({"apiVersion": def.api_version, "kind": def.kind});
+    let mut out = json!({"apiVersion": def.api_version(), "kind": def.kind()});
     if let (Some(out), Value::Object(m)) = (out.as_object_mut(), obj) {
         out.extend(m);
     }
@@ -390,19 +367,9 @@ pub(super) fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
     meta.as_object_mut().expect("an object")
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` now (Howard Hinnant's civil_from_days).
+/// `YYYY-MM-DDTHH:MM:SSZ` now.
 fn now() -> String {
-    let secs = std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_secs()) as i64;
-    let (z, rem) = (secs.div_euclid(86_400) + 719_468, secs.rem_euclid(86_400));
-    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let (d, m) = (
-        doy - (153 * mp + 2) / 5 + 1,
-        if mp < 10 { mp + 3 } else { mp - 9 },
-    );
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (h, min, s) = (rem / 3600, rem / 60 % 60, rem % 60);
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}Z")
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
