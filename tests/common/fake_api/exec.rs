@@ -118,7 +118,7 @@ fn try_exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply,
     // The authorization filter: the verb of the method, on the subresource.
     let verb = rbac::verb(&req.method, true);
     if inner.is_forbidden(verb, "", "pods/exec", ns) {
-        let forbidden = rbac::forbidden(req.user, verb, "", "pods/exec", ns, Some(name));
+        let forbidden = rbac::forbidden(req, verb, ("", "pods/exec"), ns, Some(name));
         return Err(forbidden);
     }
     if req.method != "GET" && req.method != "POST" {

@@ -262,12 +262,14 @@ mod handle {
         /// namespace only" situation. `verb` may be `*`.
         pub fn forbid(&self, verb: &str, resource: &str, namespace: Option<&str>) {
             let scope = namespace.map_or(Scope::ClusterOnly, |ns| Scope::In(ns.into()));
-            self.lock().forbids.push(Forbid::new(verb, resource, scope));
+            self.lock()
+                .forbids
+                .push(Forbid(verb.into(), resource.into(), scope));
         }
 
         /// Makes `verb` on `resource` forbidden at every scope.
         pub fn forbid_everywhere(&self, verb: &str, resource: &str) {
-            let forbid = Forbid::new(verb, resource, Scope::Everywhere);
+            let forbid = Forbid(verb.into(), resource.into(), Scope::Everywhere);
             self.lock().forbids.push(forbid);
         }
 

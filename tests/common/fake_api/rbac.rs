@@ -4,6 +4,7 @@
 
 use super::Inner;
 use super::server::{Reply, Req, bad_request, details};
+use super::store::{qualified, text};
 use serde_json::{Value, json};
 
 pub(super) enum Scope {
@@ -12,42 +13,23 @@ pub(super) enum Scope {
     Everywhere,
 }
 
-/// One denied verb on a resource (`pods`, or a subresource `pods/exec`) of a group.
-pub(super) struct Forbid {
-    verb: String,
-    resource: String,
-    group: String,
-    scope: Scope,
-}
-
-impl Forbid {
-    /// `resource` is `pods`, `deployments.apps`, `pods/log`, `nodes.metrics.k8s.io` or `*`.
-    pub fn new(verb: &str, resource: &str, scope: Scope) -> Forbid {
-        let (resource, group) = resource.split_once('.').unwrap_or((resource, ""));
-        let (verb, resource, group) = (verb.into(), resource.into(), group.into());
-        Forbid {
-            verb,
-            resource,
-            group,
-            scope,
-        }
-    }
-}
+/// A denied verb (or `*`) on a resource (`pods`, `deployments.apps`, `pods/log`, or `*`).
+pub(super) struct Forbid(pub String, pub String, pub Scope);
 
 impl Inner {
     /// Whether a request with these attributes is denied. As RBAC only adds permissions, a
     /// verb forbidden in one namespace is also forbidden at the cluster scope.
     pub(super) fn is_forbidden(&self, verb: &str, group: &str, resource: &str, ns: &str) -> bool {
-        self.forbids.iter().any(|f| {
-            (f.verb == "*" || verb == "*" || f.verb == verb)
-                && (f.resource == "*"
-                    || resource == "*"
-                    || (f.resource == resource && f.group == group))
-                && match &f.scope {
-                    Scope::Everywhere => true,
-                    Scope::ClusterOnly => ns.is_empty(),
-                    Scope::In(forbidden) => ns.is_empty() || forbidden == ns,
-                }
+        let qualified = qualified(resource, group);
+        self.forbids.iter().any(|Forbid(v, r, scope)| {
+            let verb = v == "*" || verb == "*" || v == verb;
+            let resource = r == "*" || resource == "*" || *r == qualified;
+            let scope = match scope {
+                Scope::Everywhere => true,
+                Scope::ClusterOnly => ns.is_empty(),
+                Scope::In(forbidden) => ns.is_empty() || forbidden == ns,
+            };
+            verb && resource && scope
         })
     }
 }
@@ -66,36 +48,31 @@ pub(super) fn verb(method: &str, has_name: bool) -> &'static str {
     }
 }
 
-/// The authorization filter's 403 for `resource` (`pods`, `pods/log`): `pods "x" is forbidden:
-/// User "U" cannot get resource "pods/log" in API group "" in the namespace "N"` (or `... at the
-/// cluster scope`, and without the name for lists).
+/// The authorization filter's 403 for `resource` (`pods`, `pods/log`) in namespace `ns`:
+/// `pods "x" is forbidden: User "U" cannot get resource "pods/log" in API group "" in the
+/// namespace "N"` (or `... at the cluster scope`, and without the name for lists).
+/// `res` is the group and the resource.
 pub(super) fn forbidden(
-    user: &str,
+    req: &Req,
     verb: &str,
-    group: &str,
-    resource: &str,
+    res: (&str, &str),
     ns: &str,
     name: Option<&str>,
 ) -> Reply {
+    let (group, resource) = res;
     let plural = resource.split('/').next().unwrap_or(resource);
     let scope = match ns {
         "" => "at the cluster scope".to_string(),
         ns => format!("in the namespace \"{ns}\""),
     };
-    let gr = super::store::qualified(plural, group);
-    let reason = format!(
-        "User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}"
-    );
+    let (user, gr) = (req.user, qualified(plural, group));
+    let reason = format!("cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}");
     let message = match name {
-        Some(n) => format!("{gr} \"{n}\" is forbidden: {reason}"),
-        None => format!("{gr} is forbidden: {reason}"),
+        Some(n) => format!("{gr} \"{n}\" is forbidden: User \"{user}\" {reason}"),
+        None => format!("{gr} is forbidden: User \"{user}\" {reason}"),
     };
-    Reply::status(
-        403,
-        "Forbidden",
-        &message,
-        Some(details(name.unwrap_or(""), group, plural)),
-    )
+    let details = details(name.unwrap_or(""), group, plural);
+    Reply::status(403, "Forbidden", &message, Some(details))
 }
 
 /// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`: answered from the forbid
@@ -108,18 +85,19 @@ pub(super) fn self_subject_access_review(inner: &Inner, req: &Req) -> Reply {
     let spec = body.get("spec").cloned().unwrap_or(json!({}));
     // Non-resource attributes (paths) are always allowed.
     let allowed = spec.get("resourceAttributes").is_none_or(|ra| {
-        let s = |k: &str| ra.get(k).and_then(Value::as_str).unwrap_or("");
-        let resource = match s("subresource") {
-            "" => s("resource").to_string(),
-            sub => format!("{}/{sub}", s("resource")),
+        let at = |field: &str| text(ra, &format!("/{field}"));
+        let resource = match at("subresource") {
+            "" => at("resource").to_string(),
+            sub => format!("{}/{sub}", at("resource")),
         };
-        !inner.is_forbidden(s("verb"), s("group"), &resource, s("namespace"))
+        !inner.is_forbidden(at("verb"), at("group"), &resource, at("namespace"))
     });
+    let user = req.user;
+    let reason = format!(
+        "RBAC: allowed by ClusterRoleBinding \"fake-apiserver\" of ClusterRole \"cluster-admin\" to User \"{user}\""
+    );
     let status = match allowed {
-        true => json!({"allowed": true, "reason": format!(
-            "RBAC: allowed by ClusterRoleBinding \"fake-apiserver\" of ClusterRole \"cluster-admin\" to User \"{}\"",
-            req.user
-        )}),
+        true => json!({"allowed": true, "reason": reason}),
         false => json!({"allowed": false}),
     };
     let review = json!({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",

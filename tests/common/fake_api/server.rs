@@ -1,11 +1,11 @@
 //! HTTP plumbing: the request log, routing, and `Status` bodies as the real server writes them.
 
-use super::store::{METRICS, NS, RESOURCES, ResDef, find_def, key_for, with_type};
+use super::store::{METRICS, NS, RESOURCES, ResDef, find_def, key_for, qualified, with_type};
 use super::{Inner, RecordedRequest, Shared, USER};
 use super::{discovery, exec, faults, list, log, patch, rbac};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue as V, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -136,52 +136,43 @@ pub(super) type FieldError = (&'static str, &'static str, String);
 /// `NewInvalid(kind, name, errs)`.
 pub(super) fn invalid(group_kind: (&str, &str), name: &str, errs: &[FieldError]) -> Reply {
     let (group, kind) = group_kind;
-    let texts: Vec<String> = errs
-        .iter()
-        .map(|(f, _, text)| format!("{f}: {text}"))
-        .collect();
-    let texts = match &texts[..] {
-        [one] => one.clone(),
-        all => format!("[{}]", all.join(", ")),
+    let text = |(f, _, t): &FieldError| format!("{f}: {t}");
+    let texts = match errs {
+        [one] => text(one),
+        all => format!("[{}]", all.iter().map(text).collect::<Vec<_>>().join(", ")),
     };
-    let qualified = super::store::qualified(kind, group);
-    let message = format!("{qualified} \"{name}\" is invalid: {texts}");
-    let causes = errs
-        .iter()
-        .map(|(f, r, t)| json!({"reason": r, "message": t, "field": f}));
+    let message = format!("{} \"{name}\" is invalid: {texts}", qualified(kind, group));
+    let cause = |(f, r, t): &FieldError| json!({"reason": r, "message": t, "field": f});
     let mut details = details(name, group, kind);
-    details["causes"] = causes.collect();
+    details["causes"] = errs.iter().map(cause).collect();
     Reply::status(422, "Invalid", &message, Some(details))
 }
 
 pub(super) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     // Only `pods/exec` takes connections over; elsewhere an upgrade request is a plain request.
-    let ws = match parts.uri.path().trim_end_matches('/').ends_with("/exec") {
-        true => WebSocketUpgrade::from_request_parts(&mut parts, &())
+    let mut ws = None;
+    if parts.uri.path().trim_end_matches('/').ends_with("/exec") {
+        ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
             .await
-            .ok(),
-        false => None,
-    };
+            .ok();
+    }
     let body = axum::body::to_bytes(body, 256 << 20)
         .await
         .unwrap_or_default();
     let query = parts.uri.query().unwrap_or("").to_string();
-    let bearer = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let bearer = bearer.is_some_and(|a| a.to_ascii_lowercase().starts_with("bearer "));
+    let bearer = parts.headers.get(header::AUTHORIZATION).map(V::as_bytes);
+    let bearer = bearer.is_some_and(|a| a.to_ascii_lowercase().starts_with(b"bearer "));
+    let (method, path) = (parts.method.to_string(), parts.uri.path().to_string());
     let req = Req {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_string(),
+        method: method.clone(),
+        path: path.clone(),
         query: parse_query(&query),
         headers: parts.headers,
         body: body.to_vec(),
         user: if bearer { USER } else { "system:anonymous" },
         websocket: ws.is_some(),
     };
-    let (method, path) = (req.method.clone(), req.path.clone());
     let (index, mut reply) = {
         let mut inner = shared.lock();
         let status = 0;
@@ -197,9 +188,11 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
             false => serve(&mut inner, &req),
         };
         if reply.code != 0 {
-            if let Some(r) = inner.requests.get_mut(index) {
-                r.status = reply.code;
-            }
+            inner
+                .requests
+                .get_mut(index)
+                .into_iter()
+                .for_each(|r| r.status = reply.code);
             inner.run_hooks(&req.method, &req.path);
         }
         (index, reply)
@@ -207,34 +200,23 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     if reply.code == 0 {
         std::future::pending::<()>().await;
     }
-    let audit_id = format!("00000000-0000-4000-8000-{index:012x}");
     let mut response = match (reply.session.take(), ws) {
         (Some(session), Some(mut ws)) => {
-            ws.set_selected_protocol(HeaderValue::from_static(session.protocol));
+            ws.set_selected_protocol(V::from_static(session.protocol));
             ws.on_upgrade(move |socket| exec::play(socket, session.frames))
         }
-        _ => Response::builder()
-            .status(reply.code)
-            .body(reply.body.into())
-            .expect("response"),
+        _ => Response::new(reply.body.into()),
     };
-    let headers = response.headers_mut();
+    *response.status_mut() = StatusCode::from_u16(reply.code).expect("a status code");
+    let h = response.headers_mut();
     if !reply.content_type.is_empty() {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(reply.content_type),
-        );
+        h.insert(header::CONTENT_TYPE, V::from_static(reply.content_type));
     }
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, private"),
-    );
-    headers.insert(
-        "audit-id",
-        HeaderValue::from_str(&audit_id).expect("audit id"),
-    );
+    h.insert(header::CACHE_CONTROL, V::from_static("no-cache, private"));
+    let audit_id = format!("00000000-0000-4000-8000-{index:012x}");
+    h.insert("audit-id", V::from_str(&audit_id).expect("audit id"));
     for (name, value) in reply.headers {
-        headers.append(name, HeaderValue::from_static(value));
+        h.append(name, V::from_static(value));
     }
     response
 }
@@ -276,7 +258,7 @@ fn serve(inner: &mut Inner, req: &Req) -> Reply {
     };
     let resource = sub.map_or(plural.to_string(), |s| format!("{plural}/{s}"));
     if inner.is_forbidden(verb, group, &resource, authz_ns) {
-        return rbac::forbidden(req.user, verb, group, &resource, authz_ns, name);
+        return rbac::forbidden(req, verb, (group, &resource), authz_ns, name);
     }
     if group == "metrics.k8s.io"
         && let Some(refusal) = faults::metrics_gate(inner.metrics)
