@@ -188,6 +188,5 @@ fn try_patch(
         // Nothing to write, or what would have been stored (at the old resourceVersion).
         return Ok(Reply::json(200, &with_type(ri, new)));
     }
-    let stored = inner.store.write(ri, &key, Some(new)).expect("written");
-    Ok(Reply::json(200, &with_type(ri, stored)))
+    Ok(Reply::json(200, &inner.store.write(ri, &key, new)))
 }

@@ -91,18 +91,15 @@ fn resolve(resource: &str) -> usize {
     let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
     let exact = |r: &ResDef| r.group() == group && r.plural() == plural;
     let any = |r: &ResDef| group.is_empty() && r.plural() == plural && !r.is(METRICS);
-    let found = RESOURCES
-        .iter()
-        .position(exact)
-        .or_else(|| RESOURCES.iter().position(any));
+    let found = RESOURCES.iter().position(exact);
+    let found = found.or_else(|| RESOURCES.iter().position(any));
     found.unwrap_or_else(|| panic!("fake API: unknown resource {resource}"))
 }
 
 fn resolve_kind(obj: &Value) -> usize {
     let (api_version, kind) = (text(obj, "/apiVersion"), text(obj, "/kind"));
-    let found = RESOURCES
-        .iter()
-        .position(|r| r.kind() == kind && r.api_version() == api_version);
+    let is = |r: &ResDef| r.kind() == kind && r.api_version() == api_version;
+    let found = RESOURCES.iter().position(is);
     found.unwrap_or_else(|| panic!("fake API: cannot serve {api_version:?} {kind:?}"))
 }
 
@@ -146,15 +143,10 @@ impl Store {
             store.tables[ri].push(Row(obj_key(ri, &obj), to_bytes(&obj)));
         }
         for rows in &mut store.tables {
-            rows.sort_by(|a, b| a.0.cmp(&b.0));
             // The same object twice: the later one stands, as if written after.
-            rows.dedup_by(|later, kept| {
-                let same = later.0 == kept.0;
-                if same {
-                    std::mem::swap(later, kept);
-                }
-                same
-            });
+            rows.reverse();
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            rows.dedup_by(|a, b| a.0 == b.0);
         }
         (store, has_metrics)
     }
@@ -203,55 +195,40 @@ impl Store {
         Some(serde_json::from_slice(obj).expect("stored JSON"))
     }
 
-    /// Stores `obj` (`None`: deletes) at the next revision (metrics objects have none); returns
-    /// what was stored.
-    pub(super) fn write(&mut self, ri: usize, key: &str, obj: Option<Value>) -> Option<Value> {
-        let found = self.find(ri, key);
-        let Some(mut obj) = obj else {
-            self.next_rv();
-            if let Ok(i) = found {
-                self.tables[ri].remove(i);
-            }
-            return None;
-        };
+    /// Stores `obj` at the next revision (metrics objects have none); returns it, typed.
+    pub(super) fn write(&mut self, ri: usize, key: &str, mut obj: Value) -> Value {
         if !RESOURCES[ri].is(METRICS) {
             let rv = self.next_rv();
             meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
         }
         let row = Row(key.to_string(), to_bytes(&obj));
-        match found {
+        match self.find(ri, key) {
             Ok(i) => self.tables[ri][i] = row,
             Err(i) => self.tables[ri].insert(i, row),
         }
-        Some(obj)
+        with_type(ri, obj)
     }
 
     /// Strips `apiVersion`/`kind`; fills namespace, uid, creationTimestamp and generation as
-    /// the registry does on create (keeping those of `existing`, when replacing).
-    pub(super) fn normalize(&mut self, ri: usize, obj: Value, old: Option<&Value>) -> Value {
+    /// the registry does on create (keeping those of `old`, when replacing).
+    pub(super) fn normalize(&mut self, ri: usize, mut obj: Value, old: Option<&Value>) -> Value {
         let def = &RESOURCES[ri];
-        let Value::Object(mut obj) = obj else {
-            panic!("fake API: an object that is not a JSON object");
-        };
-        obj.remove("apiVersion");
-        obj.remove("kind");
-        let mut obj = Value::Object(obj);
+        obj.as_object_mut()
+            .expect("an object")
+            .retain(|k, _| k != "apiVersion" && k != "kind");
         if def.is(METRICS) {
             return obj;
         }
         self.uids += 1;
         let old = |f| old.and_then(|o| meta_str(o, f)).map(str::to_string);
-        let uid = old("uid").unwrap_or(format!("00000000-0000-4000-8000-{:012x}", self.uids));
+        let uid = format!("00000000-0000-4000-8000-{:012x}", self.uids);
+        let created = old("creationTimestamp").unwrap_or_else(now);
         let defaults = [
-            ("namespace", "default".to_string()),
-            ("uid", uid),
-            (
-                "creationTimestamp",
-                old("creationTimestamp").unwrap_or_else(now),
-            ),
+            ("namespace", "default".into()),
+            ("uid", old("uid").unwrap_or(uid)),
         ];
         let meta = meta_mut(&mut obj);
-        for (field, default) in defaults {
+        for (field, default) in defaults.into_iter().chain([("creationTimestamp", created)]) {
             if meta
                 .get(field)
                 .and_then(Value::as_str)
@@ -293,8 +270,7 @@ impl Store {
         let ri = resolve_kind(&object);
         let existing = self.value(ri, &obj_key(ri, &object));
         let obj = self.normalize(ri, object, existing.as_ref());
-        let stored = self.write(ri, &obj_key(ri, &obj), Some(obj));
-        with_type(ri, stored.expect("written"))
+        self.write(ri, &obj_key(ri, &obj), obj)
     }
 
     /// Changes an object (always a new resourceVersion); `f` sees it with `apiVersion`/`kind`.
@@ -312,14 +288,18 @@ impl Store {
         let mut obj = with_type(ri, existing.clone());
         f(&mut obj);
         let obj = self.normalize(ri, obj, Some(&existing));
-        Some(with_type(ri, self.write(ri, &key, Some(obj))?))
+        Some(self.write(ri, &key, obj))
     }
 
-    /// Deletes an object; returns what it was.
+    /// Deletes an object (a new revision); returns what it was.
     pub(super) fn delete(&mut self, (ri, key): Key) -> Option<Value> {
-        let existing = self.value(ri, &key)?;
-        self.write(ri, &key, None);
-        Some(with_type(ri, existing))
+        let i = self.find(ri, &key).ok()?;
+        self.next_rv();
+        let row = self.tables[ri].remove(i);
+        Some(with_type(
+            ri,
+            serde_json::from_slice(&row.1).expect("stored JSON"),
+        ))
     }
 }
 
@@ -369,7 +349,6 @@ pub(super) fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` now.
 fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    let now = k8s_openapi::jiff::Timestamp::now();
+    now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
