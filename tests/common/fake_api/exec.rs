@@ -106,15 +106,8 @@ pub(super) fn check_node(inner: &Inner, node: &str) -> Result<(), Reply> {
     }
 }
 
-/// `GET|POST /api/v1/namespaces/{ns}/pods/{name}/exec`.
-pub(super) fn exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Reply {
-    match try_exec(inner, req, ns, name) {
-        Ok(reply) | Err(reply) => reply,
-    }
-}
-
-/// `Err`: refused before a session starts.
-fn try_exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply, Reply> {
+/// `GET|POST /api/v1/namespaces/{ns}/pods/{name}/exec`; `Err`: refused before a session.
+pub(super) fn exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply, Reply> {
     // The authorization filter: the verb of the method, on the subresource.
     let verb = rbac::verb(&req.method, true);
     if inner.is_forbidden(verb, "", "pods/exec", ns) {

@@ -31,13 +31,8 @@ use super::server::{FieldError, Reply, Req, bad_request, invalid};
 use super::store::text;
 use serde_json::Value;
 
-pub(super) fn logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Reply {
-    match try_logs(inner, req, ns, name) {
-        Ok(reply) | Err(reply) => reply,
-    }
-}
-
-fn try_logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Result<Reply, Reply> {
+/// `GET /api/v1/namespaces/{ns}/pods/{name}/log`.
+pub(super) fn logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Result<Reply, Reply> {
     let number = |p: &str| {
         let Some(v) = req.param(p) else {
             return Ok(None);
@@ -60,9 +55,8 @@ fn try_logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Result<Reply, Rep
     }
     let refused = ["follow", "timestamps", "sinceSeconds", "sinceTime"];
     if let Some(p) = refused.iter().find(|p| req.param(p).is_some()) {
-        return Err(bad_request(&format!(
-            "fake API: {p} is not implemented by this fake"
-        )));
+        let message = format!("fake API: {p} is not implemented by this fake");
+        return Err(bad_request(&message));
     }
     let container = req.param("container").unwrap_or("");
     let (pod, container) = pod_and_container(inner, ns, name, container)?;
@@ -88,6 +82,7 @@ fn try_logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Result<Reply, Rep
 /// `validateContainerLogStatus`: whether the log to serve is the previous instance's, or why
 /// there is none.
 fn instance(pod: &Value, name: &str, container: &str, previous: bool) -> Result<bool, String> {
+    let who = format!("container {container:?} in pod {name:?}");
     let lists = [
         "containerStatuses",
         "initContainerStatuses",
@@ -96,35 +91,26 @@ fn instance(pod: &Value, name: &str, container: &str, previous: bool) -> Result<
     let lists = lists.iter().filter_map(|l| pod["status"][l].as_array());
     let mut statuses = lists.flat_map(|l| l.iter().find(|c| c["name"] == container));
     let Some(cs) = statuses.next() else {
-        return Err(format!(
-            "container {container:?} in pod {name:?} is not available"
-        ));
+        return Err(format!("{who} is not available"));
     };
     let has_id = |state: &Value| !text(state, "/containerID").is_empty();
     let (state, last) = (&cs["state"], &cs["lastState"]["terminated"]);
-    let terminated = Err(format!(
-        "container {container:?} in pod {name:?} is terminated"
-    ));
-    let waiting = format!("container {container:?} in pod {name:?} is waiting to start");
-    if previous {
-        let message =
-            format!("previous terminated container {container:?} in pod {name:?} not found");
-        return if has_id(last) { Ok(true) } else { Err(message) };
-    }
     let why = match text(state, "/waiting/reason") {
         "ErrImagePull" => "image can't be pulled",
         "ImagePullBackOff" => "trying and failing to pull image",
         reason => reason,
     };
     match () {
+        _ if previous && has_id(last) => Ok(true),
+        _ if previous => Err(format!("previous terminated {who} not found")),
         _ if state["running"].is_object() => Ok(false),
         // A terminated state without a container ID: the next instance did not start.
         _ if has_id(&state["terminated"]) => Ok(false),
         _ if state["terminated"].is_object() || last.is_object() => match has_id(last) {
             true => Ok(true),
-            false => terminated,
+            false => Err(format!("{who} is terminated")),
         },
-        _ if state["waiting"].is_object() => Err(format!("{waiting}: {why}")),
-        _ => Err(format!("{waiting} - no logs yet")),
+        _ if state["waiting"].is_object() => Err(format!("{who} is waiting to start: {why}")),
+        _ => Err(format!("{who} is waiting to start - no logs yet")),
     }
 }

@@ -46,13 +46,7 @@ const SYSTEM_FIELDS: [&str; 7] = [
 ];
 
 /// `PATCH` of the object `name` (in namespace `ns`) of resource `ri`.
-pub(super) fn patch(inner: &mut Inner, req: &Req, ri: usize, ns: &str, name: &str) -> Reply {
-    match try_patch(inner, req, ri, ns, name) {
-        Ok(reply) | Err(reply) => reply,
-    }
-}
-
-fn try_patch(
+pub(super) fn patch(
     inner: &mut Inner,
     req: &Req,
     ri: usize,

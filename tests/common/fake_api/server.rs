@@ -247,7 +247,7 @@ fn serve(inner: &mut Inner, req: &Req) -> Reply {
     };
     let ns = namespace.unwrap_or("");
     if let ("", "pods", Some(name), Some("exec")) = (group, plural, name, sub) {
-        return exec::exec(inner, req, ns, name);
+        return exec::exec(inner, req, ns, name).unwrap_or_else(|r| r);
     }
     // The authorization filter runs before anything knows whether the resource exists; a
     // Namespace is authorized in itself.
@@ -287,9 +287,13 @@ fn serve(inner: &mut Inner, req: &Req) -> Reply {
             Some(obj) => Reply::json(200, &with_type(ri, obj)),
             None => not_found(def, name),
         },
-        ("GET", Some(name), Some("log")) if def.kind() == "Pod" => log::logs(inner, req, ns, name),
+        ("GET", Some(name), Some("log")) if def.kind() == "Pod" => {
+            log::logs(inner, req, ns, name).unwrap_or_else(|r| r)
+        }
         (_, Some(_), Some(_)) => not_found_handler(true),
-        ("PATCH", Some(name), None) if !def.is(METRICS) => patch::patch(inner, req, ri, ns, name),
+        ("PATCH", Some(name), None) if !def.is(METRICS) => {
+            patch::patch(inner, req, ri, ns, name).unwrap_or_else(|r| r)
+        }
         (method, _, _) => not_implemented(&format!("{method} on {}", def.group_resource())),
     }
 }
