@@ -677,10 +677,8 @@ async fn metrics_api_not_found_unavailable_and_served() {
     let api = fake();
     let client = client(&api).await;
     let gvk = GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "NodeMetrics");
-    let node_metrics: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &ApiResource::from_gvk_with_plural(&gvk, "nodes"),
-    );
+    let node_metrics: Api<DynamicObject> =
+        Api::all_with(client, &ApiResource::from_gvk_with_plural(&gvk, "nodes"));
 
     // No metrics-server: the group does not exist.
     let r = raw(&api, "GET", "/apis/metrics.k8s.io/v1beta1/nodes", &[], "").await;
@@ -692,25 +690,8 @@ async fn metrics_api_not_found_unavailable_and_served() {
     assert!(r.json().get("details").is_none());
     let status = api_error(node_metrics.list(&ListParams::default()).await);
     assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
-    let groups = raw(&api, "GET", "/apis", &[], "").await.json();
-    assert!(
-        !groups["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|g| g["name"] == "metrics.k8s.io")
-    );
-
-    // Registered but down: listed in /apis, and a bare text 503 from the aggregator below it.
+    // Registered but down: a bare text 503 from the aggregator below the group.
     api.set_metrics(MetricsMode::Unavailable);
-    let groups = raw(&api, "GET", "/apis", &[], "").await.json();
-    assert!(
-        groups["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|g| g["name"] == "metrics.k8s.io")
-    );
     for path in [
         "/apis/metrics.k8s.io/v1beta1",
         "/apis/metrics.k8s.io/v1beta1/nodes",
@@ -723,19 +704,6 @@ async fn metrics_api_not_found_unavailable_and_served() {
     let status = api_error(node_metrics.list(&ListParams::default()).await);
     assert_eq!(status.code, 503);
     assert_eq!(status.message, "service unavailable");
-    // Legacy discovery of everything trips over it, as it does against a real cluster.
-    assert!(
-        kube::discovery::Discovery::new(client.clone())
-            .run()
-            .await
-            .is_err()
-    );
-    let only_core = kube::discovery::Discovery::new(client.clone())
-        .filter(&["", "apps"])
-        .run()
-        .await;
-    assert!(only_core.is_ok());
-
     // Served.
     api.set_metrics(MetricsMode::Served);
     api.put_object(json!({
@@ -755,14 +723,6 @@ async fn metrics_api_not_found_unavailable_and_served() {
         .await
         .expect("metrics list");
     assert_eq!(listed.items.len(), 1);
-    assert!(
-        kube::discovery::Discovery::new(client)
-            .run()
-            .await
-            .unwrap()
-            .has_group("metrics.k8s.io")
-    );
-
     // Forbidden wins over availability: authorization runs before the aggregator.
     api.set_metrics(MetricsMode::Unavailable);
     api.forbid("list", "nodes.metrics.k8s.io", None);
@@ -967,40 +927,34 @@ async fn an_empty_patch_writes_nothing_for_every_object_of_the_sample() {
 }
 
 #[tokio::test]
-async fn legacy_discovery_lists_what_is_served() {
+async fn core_discovery_lists_what_is_served() {
     let api = fake();
-    let discovery = kube::discovery::Discovery::new(client(&api).await)
-        .run()
-        .await
-        .expect("discovery");
-    let find = |group: &str, plural: &str| {
-        discovery.get(group).is_some_and(|g| {
-            g.recommended_resources()
-                .iter()
-                .any(|(ar, caps)| ar.plural == plural && caps.supports_operation("list"))
-        })
-    };
-    assert!(find("", "pods") && find("apps", "deployments"));
-    assert!(find("discovery.k8s.io", "endpointslices"));
-    assert!(find("storage.k8s.io", "storageclasses"));
-    assert!(!discovery.has_group("metrics.k8s.io"), "no metrics-server");
-    // The documents have the real shapes: the core list has no apiVersion.
-    let core = raw(&api, "GET", "/api/v1", &[], "").await.json();
-    assert_eq!(core["kind"], "APIResourceList");
-    assert!(core.get("apiVersion").is_none());
-    let resources = core["resources"].as_array().unwrap();
-    let log = resources.iter().find(|r| r["name"] == "pods/log").unwrap();
-    assert_eq!(
-        (&log["kind"], &log["verbs"]),
-        (&json!("Pod"), &json!(["get"]))
+    let client = client(&api).await;
+    let versions = client.list_core_api_versions().await.expect("/api");
+    assert_eq!(versions.versions, ["v1"]);
+    let core = client.list_core_api_resources("v1").await.expect("/api/v1");
+    let pods = core.resources.iter().find(|r| r.name == "pods").unwrap();
+    assert!(pods.namespaced && pods.verbs.contains(&"list".to_string()));
+    assert!(
+        core.resources
+            .iter()
+            .any(|r| r.name == "nodes" && !r.namespaced)
     );
-    let apis = raw(&api, "GET", "/apis", &[], "").await.json();
-    let apps = apis["groups"]
-        .as_array()
-        .unwrap()
+    let log = core
+        .resources
         .iter()
-        .find(|g| g["name"] == "apps");
-    assert_eq!(apps.unwrap()["preferredVersion"]["groupVersion"], "apps/v1");
+        .find(|r| r.name == "pods/log")
+        .unwrap();
+    assert_eq!(
+        (log.kind.as_str(), &log.verbs[..]),
+        ("Pod", &["get".to_string()][..])
+    );
+    // The real shape: the core list has no apiVersion.
+    let raw_core = raw(&api, "GET", "/api/v1", &[], "").await.json();
+    assert_eq!(raw_core["kind"], "APIResourceList");
+    assert!(raw_core.get("apiVersion").is_none());
+    // Other groups are not discovered (kubectl then knows the core group only).
+    assert_eq!(raw(&api, "GET", "/apis", &[], "").await.status, 404);
 }
 
 #[tokio::test]

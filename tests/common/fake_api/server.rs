@@ -1,6 +1,8 @@
 //! HTTP plumbing: the request log, routing, and `Status` bodies as the real server writes them.
 
-use super::store::{METRICS, NS, RESOURCES, ResDef, find_def, key_for, qualified, with_type};
+use super::store::{
+    METRICS, NS, RESOURCES, REVIEW, ResDef, find_def, key_for, qualified, with_type,
+};
 use super::{Inner, RecordedRequest, Shared, USER};
 use super::{discovery, exec, faults, list, log, patch, rbac};
 use axum::extract::ws::WebSocketUpgrade;
@@ -225,7 +227,7 @@ fn serve(inner: &mut Inner, req: &Req) -> Reply {
     if let Some(code) = inner.status_for_all {
         return faults::status_for_code(code);
     }
-    if let Some(reply) = discovery::serve(inner, req) {
+    if let Some(reply) = discovery::serve(req) {
         return reply;
     }
     let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
@@ -234,6 +236,9 @@ fn serve(inner: &mut Inner, req: &Req) -> Reply {
         ["apis", group, version, ref rest @ ..] => (group, version, rest),
         _ => return not_found_handler(false),
     };
+    if group == "metrics.k8s.io" && rest.is_empty() {
+        return faults::metrics_gate(inner.metrics).unwrap_or(not_found_handler(false));
+    }
     // `/api/v1/namespaces/x` is the Namespace x itself.
     let (namespace, rest) = match rest {
         ["namespaces", ns, tail @ ..] if !tail.is_empty() => (Some(*ns), tail),
@@ -265,12 +270,6 @@ fn serve(inner: &mut Inner, req: &Req) -> Reply {
     {
         return refusal;
     }
-    if (group, plural, name) == ("authorization.k8s.io", "selfsubjectaccessreviews", None) {
-        return match req.method.as_str() {
-            "POST" => rbac::self_subject_access_review(inner, req),
-            other => not_implemented(&format!("{other} on selfsubjectaccessreviews")),
-        };
-    }
     let Some(ri) = find_def(group, version, plural) else {
         let served = |r: &ResDef| (r.group(), r.version()) == (group, version);
         return not_found_handler(RESOURCES.iter().any(served));
@@ -282,6 +281,8 @@ fn serve(inner: &mut Inner, req: &Req) -> Reply {
         return not_found_handler(true);
     }
     match (req.method.as_str(), name, sub) {
+        ("POST", None, None) if def.is(REVIEW) => rbac::self_subject_access_review(inner, req),
+        (method, _, _) if def.is(REVIEW) => not_implemented(&format!("{method} on {plural}")),
         ("GET", None, _) => list::list(inner, req, ri, namespace),
         ("GET", Some(name), None) => match inner.store.value(ri, &key_for(ri, ns, name)) {
             Some(obj) => Reply::json(200, &with_type(ri, obj)),

@@ -15,12 +15,14 @@ pub(super) const STATUS: &str = "status";
 pub(super) const GENERATION: &str = "generation";
 /// Served by metrics-server through the aggregator (not in etcd: no resourceVersion, no paging).
 pub(super) const METRICS: &str = "metrics";
+/// A review: created (POST) and answered, never stored.
+pub(super) const REVIEW: &str = "review";
 
 /// A resource: apiVersion, plural, kind, then its traits (the constants above).
 pub(super) struct ResDef(&'static str);
 
 /// The kinds ttdoctor reads, in the order of the real `/api/v1` and `/apis`.
-pub(super) const RESOURCES: [ResDef; 15] = [
+pub(super) const RESOURCES: [ResDef; 16] = [
     ResDef("v1 endpoints Endpoints namespaced"),
     ResDef("v1 events Event namespaced"),
     ResDef("v1 namespaces Namespace status"),
@@ -32,6 +34,7 @@ pub(super) const RESOURCES: [ResDef; 15] = [
     ResDef("apps/v1 deployments Deployment namespaced status generation"),
     ResDef("apps/v1 replicasets ReplicaSet namespaced status generation"),
     ResDef("apps/v1 statefulsets StatefulSet namespaced status generation"),
+    ResDef("authorization.k8s.io/v1 selfsubjectaccessreviews SelfSubjectAccessReview review"),
     ResDef("storage.k8s.io/v1 storageclasses StorageClass"),
     ResDef("discovery.k8s.io/v1 endpointslices EndpointSlice namespaced generation"),
     ResDef("metrics.k8s.io/v1beta1 nodes NodeMetrics metrics"),
