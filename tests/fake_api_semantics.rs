@@ -850,10 +850,10 @@ fn snapshot_files_load_in_every_form() {
         "pods",
         "nodes",
         "events",
-        "endpointslices",
+        "endpointslices.discovery.k8s.io",
         "deployments.apps",
         "storageclasses.storage.k8s.io",
-        "statefulsets",
+        "statefulsets.apps",
     ] {
         assert_eq!(yaml.objects(resource), json.objects(resource), "{resource}");
     }

@@ -5,29 +5,25 @@ use super::MetricsMode;
 use super::server::{Reply, not_found_handler};
 use serde_json::json;
 
-/// The answer to every request in "status for all" mode, as the real server words each code.
+/// How the real server words each code: code, reason (`-`: none), message.
+const STATUSES: [&str; 6] = [
+    "401 Unauthorized Unauthorized",
+    "429 TooManyRequests Too many requests, please try again later.",
+    "500 InternalError Internal error occurred: fake failure",
+    "502 - an error on the server (\"\") has prevented the request from succeeding",
+    "503 ServiceUnavailable the server is currently unable to handle the request",
+    "504 Timeout Timeout: request did not complete within requested timeout - context deadline exceeded",
+];
+
+/// The answer to every request in "status for all" mode.
 pub(super) fn status_for_code(code: u16) -> Reply {
-    let (reason, message) = match code {
-        429 => (
-            "TooManyRequests",
-            "Too many requests, please try again later.",
-        ),
-        500 => ("InternalError", "Internal error occurred: fake failure"),
-        502 => (
-            "",
-            "an error on the server (\"\") has prevented the request from succeeding",
-        ),
-        503 => (
-            "ServiceUnavailable",
-            "the server is currently unable to handle the request",
-        ),
-        504 => (
-            "Timeout",
-            "Timeout: request did not complete within requested timeout - context deadline exceeded",
-        ),
-        401 => ("Unauthorized", "Unauthorized"),
-        _ => ("", "fake failure"),
-    };
+    let known = STATUSES.iter().find(|s| s.starts_with(&code.to_string()));
+    let mut words = known
+        .map_or("0 - fake failure", |s| s)
+        .splitn(3, ' ')
+        .skip(1);
+    let reason = words.next().filter(|r| *r != "-").unwrap_or("");
+    let message = words.next().unwrap_or("");
     let details = (code == 429).then(|| json!({"retryAfterSeconds": 1}));
     let mut reply = Reply::status(code, reason, message, details);
     if code == 429 {

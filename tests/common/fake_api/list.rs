@@ -18,27 +18,19 @@ use serde_json::{Map, Value, json};
 
 const INCONSISTENT: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
-/// The unsupported options of a LIST.
-const REFUSED: [&str; 5] = [
-    "watch",
-    "labelSelector",
-    "fieldSelector",
-    "resourceVersion",
-    "resourceVersionMatch",
-];
+/// The options of a LIST ttdoctor does not send.
+const REFUSED: &str = "watch labelSelector fieldSelector resourceVersion resourceVersionMatch";
 
 pub(super) fn list(inner: &Inner, req: &Req, ri: usize, namespace: Option<&str>) -> Reply {
     let def = &RESOURCES[ri];
-    if let Some(p) = REFUSED
-        .iter()
-        .find(|p| req.param(p).is_some_and(|v| !v.is_empty()))
-    {
+    let sent = |p: &&str| req.param(p).is_some_and(|v| !v.is_empty());
+    if let Some(p) = REFUSED.split(' ').find(sent) {
         return bad_request(&format!("fake API: {p} is not implemented by this fake"));
     }
     let prefix = namespace.map_or(String::new(), |ns| format!("{ns}/"));
     let rows = inner.store.rows(ri, &prefix);
     let mut meta = Map::new();
-    let mut rv = inner.store.resource_version();
+    let mut rv = inner.store.rv;
     let (mut first, mut end) = (0, rows.len());
     // metrics-server lists everything at once: no resourceVersion, no paging.
     if !def.is(METRICS) {
@@ -47,7 +39,7 @@ pub(super) fn list(inner: &Inner, req: &Req, ri: usize, namespace: Option<&str>)
                 let message = "invalid continue token: continue key is not valid";
                 return bad_request(message);
             };
-            if token_rv > 0 && (token_rv as u64) < inner.store.compacted() {
+            if token_rv > 0 && (token_rv as u64) < inner.store.compacted {
                 let mut status = status(410, "Expired", INCONSISTENT, None);
                 status["metadata"] = json!({"continue": encode_continue(-1, &start)});
                 return Reply::json(410, &status);
@@ -76,10 +68,12 @@ pub(super) fn list(inner: &Inner, req: &Req, ri: usize, namespace: Option<&str>)
     body.extend(head.as_bytes());
     serde_json::to_writer(&mut body, &meta).expect("metadata");
     body.extend(br#","items":["#);
-    for (n, row) in page.iter().enumerate() {
-        body.extend(if n > 0 { &b","[..] } else { b"" });
-        body.extend(&row.1[..]);
-    }
+    body.extend(
+        page.iter()
+            .map(|r| &r.1[..])
+            .collect::<Vec<_>>()
+            .join(&b","[..]),
+    );
     body.extend(b"]}\n");
     Reply::bytes(200, "application/json", body)
 }

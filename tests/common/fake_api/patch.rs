@@ -35,15 +35,8 @@ const TYPES: [&str; 4] = [
 ];
 
 /// What a patch cannot change.
-const SYSTEM_FIELDS: [&str; 7] = [
-    "resourceVersion",
-    "uid",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "generation",
-    "managedFields",
-];
+const SYSTEM_FIELDS: &str = "resourceVersion uid creationTimestamp deletionTimestamp \
+    deletionGracePeriodSeconds generation managedFields";
 
 /// `PATCH` of the object `name` (in namespace `ns`) of resource `ri`.
 pub(super) fn patch(
@@ -153,7 +146,7 @@ pub(super) fn patch(
         .as_object()
         .cloned()
         .unwrap_or_default();
-    for f in SYSTEM_FIELDS {
+    for f in SYSTEM_FIELDS.split_whitespace() {
         match old.get(f) {
             Some(v) => meta.insert(f.into(), v.clone()),
             None => meta.remove(f),

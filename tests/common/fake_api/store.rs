@@ -3,7 +3,8 @@
 //! the object's compact JSON without `apiVersion`/`kind` (how list items are served), so a page
 //! is served by copying bytes and only single-object work parses JSON. Every write takes the next
 //! value of one global resourceVersion counter, like etcd's revision; compaction
-//! ([`Store::compact_now`]) only moves the oldest revision a continue token may carry.
+//! ([`super::FakeApi::expire_continue_tokens`]) only moves the oldest revision a continue token
+//! may carry.
 
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
@@ -88,14 +89,12 @@ pub(super) fn find_def(group: &str, version: &str, plural: &str) -> Option<usize
     RESOURCES.iter().position(|r| gv(r) && r.plural() == plural)
 }
 
-/// `pods`, `deployments.apps`, `nodes.metrics.k8s.io`; unqualified, the core group first, then
-/// any other (`statefulsets`), as kubectl resolves names.
+/// `pods`, `deployments.apps`, `nodes.metrics.k8s.io`.
 fn resolve(resource: &str) -> usize {
     let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
-    let exact = |r: &ResDef| r.group() == group && r.plural() == plural;
-    let any = |r: &ResDef| group.is_empty() && r.plural() == plural && !r.is(METRICS);
-    let found = RESOURCES.iter().position(exact);
-    let found = found.or_else(|| RESOURCES.iter().position(any));
+    let found = RESOURCES
+        .iter()
+        .position(|r| (r.group(), r.plural()) == (group, plural));
     found.unwrap_or_else(|| panic!("fake API: unknown resource {resource}"))
 }
 
@@ -116,8 +115,10 @@ pub(super) struct Row(pub String, pub Box<[u8]>);
 #[derive(Default)]
 pub struct Store {
     tables: Vec<Vec<Row>>,
-    rv: u64,
-    compacted: u64,
+    /// The current resourceVersion (etcd revision).
+    pub(super) rv: u64,
+    /// The revision of the last compaction: continue tokens from before it have expired.
+    pub(super) compacted: u64,
     uids: u64,
 }
 
@@ -131,7 +132,7 @@ impl Store {
         let mut parsed = Vec::with_capacity(objects.len());
         for obj in objects {
             let ri = resolve_kind(&obj);
-            let rv = meta_str(&obj, "resourceVersion").and_then(|s| s.parse::<u64>().ok());
+            let rv = text(&obj, "/metadata/resourceVersion").parse::<u64>().ok();
             let rv = rv.filter(|rv| *rv > 0 && !RESOURCES[ri].is(METRICS) && used.insert(*rv));
             parsed.push((ri, rv, store.normalize(ri, obj, None)));
         }
@@ -157,22 +158,6 @@ impl Store {
     fn next_rv(&mut self) -> u64 {
         self.rv += 1;
         self.rv
-    }
-
-    /// The current resourceVersion (etcd revision).
-    pub fn resource_version(&self) -> u64 {
-        self.rv
-    }
-
-    /// The revision of the last compaction: continue tokens from before it have expired.
-    pub(super) fn compacted(&self) -> u64 {
-        self.compacted
-    }
-
-    /// etcd compaction at a new revision (the revision moves on by one first, as it always
-    /// does on a live cluster).
-    pub(super) fn compact_now(&mut self) {
-        self.compacted = self.next_rv();
     }
 
     /// The rows of resource `ri` whose keys start with `prefix`.
@@ -223,12 +208,15 @@ impl Store {
             return obj;
         }
         self.uids += 1;
-        let old = |f| old.and_then(|o| meta_str(o, f)).map(str::to_string);
+        let old = |f| {
+            old.map(|o| text(o, f).to_string())
+                .filter(|s| !s.is_empty())
+        };
         let uid = format!("00000000-0000-4000-8000-{:012x}", self.uids);
-        let created = old("creationTimestamp").unwrap_or_else(now);
+        let created = old("/metadata/creationTimestamp").unwrap_or_else(now);
         let defaults = [
             ("namespace", "default".into()),
-            ("uid", old("uid").unwrap_or(uid)),
+            ("uid", old("/metadata/uid").unwrap_or(uid)),
         ];
         let meta = meta_mut(&mut obj);
         for (field, default) in defaults.into_iter().chain([("creationTimestamp", created)]) {
@@ -315,7 +303,7 @@ pub(super) fn key_for(ri: usize, namespace: &str, name: &str) -> String {
 }
 
 fn obj_key(ri: usize, obj: &Value) -> String {
-    let ns = meta_str(obj, "namespace").filter(|s| !s.is_empty());
+    let ns = Some(text(obj, "/metadata/namespace")).filter(|s| !s.is_empty());
     key_for(ri, ns.unwrap_or("default"), text(obj, "/metadata/name"))
 }
 
@@ -336,10 +324,6 @@ fn to_bytes(v: &Value) -> Box<[u8]> {
 /// The string at a JSON pointer, or "".
 pub(super) fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
-pub(super) fn meta_str<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
-    v.get("metadata")?.get(field)?.as_str()
 }
 
 pub(super) fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
