@@ -927,7 +927,7 @@ async fn an_empty_patch_writes_nothing_for_every_object_of_the_sample() {
 }
 
 #[tokio::test]
-async fn core_discovery_lists_what_is_served() {
+async fn discovery_lists_what_is_served() {
     let api = fake();
     let client = client(&api).await;
     let versions = client.list_core_api_versions().await.expect("/api");
@@ -953,8 +953,27 @@ async fn core_discovery_lists_what_is_served() {
     let raw_core = raw(&api, "GET", "/api/v1", &[], "").await.json();
     assert_eq!(raw_core["kind"], "APIResourceList");
     assert!(raw_core.get("apiVersion").is_none());
-    // Other groups are not discovered (kubectl then knows the core group only).
-    assert_eq!(raw(&api, "GET", "/apis", &[], "").await.status, 404);
+    let apis = raw(&api, "GET", "/apis", &[], "").await.json();
+    let apps = apis["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "apps");
+    assert_eq!(apps.unwrap()["preferredVersion"]["groupVersion"], "apps/v1");
+    // Legacy discovery of every group, as kube and kubectl run it.
+    let discovery = kube::discovery::Discovery::new(client)
+        .run()
+        .await
+        .expect("discovery");
+    let apps = discovery.get("apps").unwrap().recommended_resources();
+    assert!(
+        apps.iter()
+            .any(|(ar, caps)| ar.plural == "deployments" && caps.supports_operation("patch"))
+    );
+    assert!(
+        !discovery.has_group("metrics.k8s.io"),
+        "no metrics-server in the sample"
+    );
 }
 
 #[tokio::test]

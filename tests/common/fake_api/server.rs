@@ -227,7 +227,7 @@ fn serve(inner: &mut Inner, req: &Req) -> Reply {
     if let Some(code) = inner.status_for_all {
         return faults::status_for_code(code);
     }
-    if let Some(reply) = discovery::serve(req) {
+    if let Some(reply) = discovery::serve(inner, req) {
         return reply;
     }
     let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
@@ -236,9 +236,6 @@ fn serve(inner: &mut Inner, req: &Req) -> Reply {
         ["apis", group, version, ref rest @ ..] => (group, version, rest),
         _ => return not_found_handler(false),
     };
-    if group == "metrics.k8s.io" && rest.is_empty() {
-        return faults::metrics_gate(inner.metrics).unwrap_or(not_found_handler(false));
-    }
     // `/api/v1/namespaces/x` is the Namespace x itself.
     let (namespace, rest) = match rest {
         ["namespaces", ns, tail @ ..] if !tail.is_empty() => (Some(*ns), tail),
