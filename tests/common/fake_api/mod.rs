@@ -63,6 +63,24 @@ impl Shared {
     }
 }
 
+/// Serves on a port of 127.0.0.1 from a runtime of its own (so that plain #[test]s work too).
+fn serve(inner: Inner) -> (std::net::SocketAddr, Arc<Shared>, tokio::runtime::Runtime) {
+    let shared = Arc::new(Shared(Mutex::new(inner)));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("an address");
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    let runtime = runtime.worker_threads(2).enable_all().build();
+    let runtime = runtime.expect("a runtime");
+    let app = axum::Router::new().fallback(server::handle);
+    let app = app.with_state(shared.clone());
+    runtime.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+        axum::serve(listener, app).await
+    });
+    (addr, shared, runtime)
+}
+
 impl Inner {
     /// Runs the hooks due after a request.
     fn run_hooks(&mut self, method: &str, path: &str) {
@@ -89,7 +107,7 @@ mod handle {
     use serde_json::Value;
     use std::net::SocketAddr;
     use std::path::{Path, PathBuf};
-    use std::sync::{Arc, Mutex, MutexGuard};
+    use std::sync::{Arc, MutexGuard};
 
     /// How the metrics.k8s.io API (metrics-server behind the aggregator) behaves.
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -183,35 +201,19 @@ mod handle {
         /// PodMetrics as `metrics.k8s.io/v1beta1`). Metrics are [`MetricsMode::Served`] when
         /// such objects are given, [`MetricsMode::NotFound`] otherwise.
         pub fn start(objects: Vec<Value>) -> FakeApi {
-            let mut inner = Inner::default();
-            let has_metrics;
-            (inner.store, has_metrics) = Store::load(objects);
+            let (store, has_metrics) = Store::load(objects);
+            let mut inner = Inner {
+                store,
+                ..Inner::default()
+            };
             if has_metrics {
                 inner.metrics = MetricsMode::Served;
             }
-            let shared = Arc::new(Shared(Mutex::new(inner)));
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            listener
-                .set_nonblocking(true)
-                .expect("a nonblocking listener");
-            let addr = listener.local_addr().expect("an address");
-            let mut runtime = tokio::runtime::Builder::new_multi_thread();
-            let runtime = runtime
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            let app = axum::Router::new().fallback(super::server::handle);
-            let app = app.with_state(shared.clone());
-            runtime.spawn(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                axum::serve(listener, app).await
-            });
-            let runtime = Some(runtime);
+            let (addr, shared, runtime) = super::serve(inner);
             FakeApi {
                 addr,
                 shared,
-                runtime,
+                runtime: Some(runtime),
             }
         }
 
