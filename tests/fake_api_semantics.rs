@@ -723,6 +723,23 @@ async fn metrics_api_not_found_unavailable_and_served() {
         .await
         .expect("metrics list");
     assert_eq!(listed.items.len(), 1);
+    // PodMetrics, in all namespaces or in one.
+    api.put_object(json!({
+        "apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+        "metadata": {"name": "db-0", "namespace": "demo"}, "timestamp": "2026-11-25T19:51:00Z",
+        "window": "10s", "containers": [{"name": "db", "usage": {"cpu": "5m", "memory": "64Mi"}}]
+    }));
+    for path in [
+        "/apis/metrics.k8s.io/v1beta1/pods",
+        "/apis/metrics.k8s.io/v1beta1/namespaces/demo/pods",
+    ] {
+        let list = raw(&api, "GET", path, &[], "").await.json();
+        assert_eq!(list["kind"], "PodMetricsList", "{path}");
+        assert_eq!(list["items"][0]["containers"][0]["usage"]["memory"], "64Mi");
+    }
+    let other = "/apis/metrics.k8s.io/v1beta1/namespaces/other/pods";
+    let list = raw(&api, "GET", other, &[], "").await.json();
+    assert_eq!(list["items"], json!([]));
     // Forbidden wins over availability: authorization runs before the aggregator.
     api.set_metrics(MetricsMode::Unavailable);
     api.forbid("list", "nodes.metrics.k8s.io", None);
