@@ -142,39 +142,26 @@ pub(super) fn exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result
     }
     check_node(inner, node)?;
     // `httpstream.IsUpgradeRequest`: a `Connection` header naming `upgrade`.
+    let is = |value: &str, token: &str| value.trim().eq_ignore_ascii_case(token);
     let connection = req.headers.get_all("connection").into_iter();
-    let tokens = connection
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','));
-    let upgrade = tokens
-        .map(str::trim)
-        .any(|t| t.eq_ignore_ascii_case("upgrade"));
-    let websocket = req
-        .header("upgrade")
-        .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-    let websocket = upgrade && websocket;
+    let mut tokens = connection.flat_map(|v| v.to_str().unwrap_or("").split(','));
+    let upgrade = tokens.any(|t| is(t, "upgrade"));
+    let websocket = upgrade && is(req.header("upgrade").unwrap_or(""), "websocket");
     // `Sec-WebSocket-Protocol` as the API server reads it (`Header.Get`: the first header only).
-    let offered = req
-        .header("sec-websocket-protocol")
-        .map(|v| v.split(',').map(str::trim));
-    let offered: Vec<&str> = offered.into_iter().flatten().collect();
+    let offered = req.header("sec-websocket-protocol").map(|v| v.split(','));
+    let offered: Vec<&str> = offered.into_iter().flatten().map(str::trim).collect();
     // What the kubelet answers instead of starting the command (`getExec`: `NewOptions`, then
     // `GetExec`, whose error `streaming.WriteError` sends as plain text, 500 for a plain error).
     let refusal = if !opts.stdin && !opts.stdout && !opts.stderr {
-        Some((
-            400,
-            "you must specify at least 1 of stdin, stdout, stderr".into(),
-        ))
+        let message = "you must specify at least 1 of stdin, stdout, stderr";
+        Some((400, message.to_string()))
     } else if !running(&pod, &container) {
         Some((500, format!("container not found ({container:?})")))
     } else {
         None
     };
-    let command: Vec<String> = req
-        .params("command")
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let command = req.params("command").into_iter().map(String::from);
+    let command: Vec<String> = command.collect();
     let (namespace, pod) = (ns.to_string(), name.to_string());
     let exec = ExecRequest {
         namespace,
@@ -226,13 +213,9 @@ fn running(pod: &Value, container: &str) -> bool {
         "initContainerStatuses",
         "ephemeralContainerStatuses",
     ];
-    let statuses = lists
-        .iter()
-        .filter_map(|l| pod["status"][l].as_array())
-        .flatten();
-    statuses
-        .filter(|cs| cs["name"] == container)
-        .any(|cs| cs["state"]["running"].is_object())
+    let lists = lists.iter().filter_map(|l| pod["status"][l].as_array());
+    let mut statuses = lists.flatten().filter(|cs| cs["name"] == container);
+    statuses.any(|cs| cs["state"]["running"].is_object())
 }
 
 /// Runs the command: the test's handler (with the store), logged in `execs`.
@@ -278,9 +261,7 @@ fn internal_error(err: &str) -> String {
 
 fn frames(opts: &Options, output: Option<&ExecReply>, status: &str) -> Vec<Vec<u8>> {
     // The first message is empty, on the lowest output channel.
-    let first = [opts.stdout, opts.stderr, true]
-        .iter()
-        .position(|open| *open);
+    let first = [opts.stdout, opts.stderr].iter().position(|open| *open);
     let mut frames = vec![vec![first.unwrap_or(2) as u8 + 1]];
     let mut push = |channel: u8, data: &str| {
         // io.Copy's 32 KiB buffer.
@@ -324,11 +305,8 @@ pub(super) async fn play(mut socket: WebSocket, frames: Vec<Vec<u8>>) {
         }
     }
     let (code, reason) = (close_code::NORMAL, "".into());
-    if socket
-        .send(Message::Close(Some(CloseFrame { code, reason })))
-        .await
-        .is_err()
-    {
+    let close = Message::Close(Some(CloseFrame { code, reason }));
+    if socket.send(close).await.is_err() {
         return;
     }
     let drain = async { while let Some(Ok(_)) = socket.recv().await {} };

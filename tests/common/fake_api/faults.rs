@@ -18,10 +18,8 @@ const STATUSES: [&str; 6] = [
 /// The answer to every request in "status for all" mode.
 pub(super) fn status_for_code(code: u16) -> Reply {
     let known = STATUSES.iter().find(|s| s.starts_with(&code.to_string()));
-    let mut words = known
-        .map_or("0 - fake failure", |s| s)
-        .splitn(3, ' ')
-        .skip(1);
+    let known = known.map_or("0 - fake failure", |s| s);
+    let mut words = known.splitn(3, ' ').skip(1);
     let reason = words.next().filter(|r| *r != "-").unwrap_or("");
     let message = words.next().unwrap_or("");
     let details = (code == 429).then(|| json!({"retryAfterSeconds": 1}));

@@ -68,12 +68,8 @@ pub(super) fn list(inner: &Inner, req: &Req, ri: usize, namespace: Option<&str>)
     body.extend(head.as_bytes());
     serde_json::to_writer(&mut body, &meta).expect("metadata");
     body.extend(br#","items":["#);
-    body.extend(
-        page.iter()
-            .map(|r| &r.1[..])
-            .collect::<Vec<_>>()
-            .join(&b","[..]),
-    );
+    let items: Vec<&[u8]> = page.iter().map(|r| &r.1[..]).collect();
+    body.extend(items.join(&b","[..]));
     body.extend(b"]}\n");
     Reply::bytes(200, "application/json", body)
 }
@@ -107,14 +103,11 @@ fn decode_continue(token: &str) -> Option<(i64, String)> {
         }
     }
     let v: Value = serde_json::from_slice(&data).ok()?;
-    let rv = v.get("rv").and_then(Value::as_i64).filter(|rv| *rv != 0)?;
-    let start = v
-        .get("start")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())?;
+    let rv = v["rv"].as_i64().filter(|rv| *rv != 0)?;
+    let start = v["start"].as_str().filter(|s| !s.is_empty())?;
     // path.Clean must not change it (no traversal out of the list's prefix).
     let key = format!("/{}", start.trim_start_matches('/'));
     let unclean = ["//", "/./", "/../"].iter().any(|p| key.contains(p)) || key.ends_with("/..");
-    let version = v.get("v").and_then(Value::as_str) == Some("meta.k8s.io/v1");
+    let version = v["v"] == "meta.k8s.io/v1";
     (version && !unclean).then(|| (rv, start.trim_start_matches('/').to_string()))
 }

@@ -264,9 +264,8 @@ mod handle {
         /// namespace only" situation. `verb` may be `*`.
         pub fn forbid(&self, verb: &str, resource: &str, namespace: Option<&str>) {
             let scope = namespace.map_or(Scope::ClusterOnly, |ns| Scope::In(ns.into()));
-            self.lock()
-                .forbids
-                .push(Forbid(verb.into(), resource.into(), scope));
+            let forbid = Forbid(verb.into(), resource.into(), scope);
+            self.lock().forbids.push(forbid);
         }
 
         /// Makes `verb` on `resource` forbidden at every scope.
@@ -326,42 +325,33 @@ mod handle {
             self.lock().requests.clone()
         }
 
+        fn counted(&self, f: impl Fn(&RecordedRequest) -> bool) -> usize {
+            self.lock().requests.iter().filter(|r| f(r)).count()
+        }
+
         /// Requests with this method (any case; `*` for all) whose path starts with `prefix`.
         pub fn count(&self, method: &str, prefix: &str) -> usize {
-            let by_method =
-                |r: &&RecordedRequest| method == "*" || r.method == method.to_uppercase();
-            let requests = &self.lock().requests;
-            requests
-                .iter()
-                .filter(by_method)
-                .filter(|r| r.path.starts_with(prefix))
-                .count()
+            let method = method.to_uppercase();
+            self.counted(|r| (method == "*" || r.method == method) && r.path.starts_with(prefix))
         }
 
         /// Requests that are not GET/HEAD, except SelfSubjectAccessReviews; dry runs included.
         pub fn write_count(&self) -> usize {
-            self.lock().requests.iter().filter(|r| r.is_write()).count()
+            self.counted(RecordedRequest::is_write)
         }
 
         /// Like [`FakeApi::write_count`] without the `dryRun=All` requests.
         pub fn real_write_count(&self) -> usize {
-            let real = |r: &&RecordedRequest| r.param("dryRun").as_deref() != Some("All");
-            let requests = &self.lock().requests;
-            requests
-                .iter()
-                .filter(|r| r.is_write())
-                .filter(real)
-                .count()
+            self.counted(|r| r.is_write() && r.param("dryRun").as_deref() != Some("All"))
         }
 
         /// Requests of any kind touching Secrets (ttdoctor must never make one).
         pub fn secret_requests(&self) -> usize {
-            let secrets = |r: &&RecordedRequest| {
+            self.counted(|r| {
                 let segs: Vec<&str> = r.path.trim_matches('/').split('/').collect();
                 let at = |i: usize| segs.get(i) == Some(&"secrets");
                 segs.starts_with(&["api", "v1"]) && (at(2) || at(4))
-            };
-            self.lock().requests.iter().filter(secrets).count()
+            })
         }
 
         /// Clears the request log and the [`FakeApi::execs`] log.
@@ -417,10 +407,8 @@ mod handle {
             name: &str,
             f: impl FnOnce(&mut Value),
         ) -> Option<Value> {
-            let mut inner = self.lock();
-            inner
-                .store
-                .mutate(group, version, resource, namespace, name, f)
+            let store = &mut self.lock().store;
+            store.mutate(group, version, resource, namespace, name, f)
         }
 
         pub fn delete_object(

@@ -80,10 +80,8 @@ pub(super) fn patch(
         }
     };
     let key = key_for(ri, ns, name);
-    let existing = inner
-        .store
-        .value(ri, &key)
-        .ok_or_else(|| not_found(def, name))?;
+    let missing = || not_found(def, name);
+    let existing = inner.store.value(ri, &key).ok_or_else(missing)?;
     let mut new = with_type(ri, existing.clone());
     if content_type == TYPES[0] {
         let message = "json: cannot unmarshal object into Go value of type jsonpatch.Patch";
@@ -121,10 +119,8 @@ pub(super) fn patch(
     }
     // Optimistic concurrency: a resourceVersion in the patch is a precondition.
     let stored_rv = text(&existing, "/metadata/resourceVersion");
-    let given_rv = meta
-        .get("resourceVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let given_rv = meta.get("resourceVersion").and_then(Value::as_str);
+    let given_rv = given_rv.unwrap_or("");
     match given_rv.parse::<u64>() {
         _ if given_rv.is_empty() => {}
         Err(_) => {
@@ -142,10 +138,7 @@ pub(super) fn patch(
         Ok(_) => {}
     }
     // BeforeUpdate: system fields stay as they are; so does the status (a subresource).
-    let old = existing["metadata"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+    let old = existing["metadata"].clone();
     for f in SYSTEM_FIELDS.split_whitespace() {
         match old.get(f) {
             Some(v) => meta.insert(f.into(), v.clone()),

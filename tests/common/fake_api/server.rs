@@ -155,13 +155,11 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     // Only `pods/exec` takes connections over; elsewhere an upgrade request is a plain request.
     let mut ws = None;
     if parts.uri.path().trim_end_matches('/').ends_with("/exec") {
-        ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
-            .await
-            .ok();
+        let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &()).await;
+        ws = upgrade.ok();
     }
-    let body = axum::body::to_bytes(body, 256 << 20)
-        .await
-        .unwrap_or_default();
+    let body = axum::body::to_bytes(body, 256 << 20).await;
+    let body = body.unwrap_or_default();
     let query = parts.uri.query().unwrap_or("").to_string();
     let bearer = parts.headers.get(header::AUTHORIZATION).map(V::as_bytes);
     let bearer = bearer.is_some_and(|a| a.to_ascii_lowercase().starts_with(b"bearer "));
@@ -190,11 +188,9 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
             false => serve(&mut inner, &req),
         };
         if reply.code != 0 {
-            inner
-                .requests
-                .get_mut(index)
-                .into_iter()
-                .for_each(|r| r.status = reply.code);
+            if let Some(r) = inner.requests.get_mut(index) {
+                r.status = reply.code;
+            }
             inner.run_hooks(&req.method, &req.path);
         }
         (index, reply)

@@ -92,9 +92,8 @@ pub(super) fn find_def(group: &str, version: &str, plural: &str) -> Option<usize
 /// `pods`, `deployments.apps`, `nodes.metrics.k8s.io`.
 fn resolve(resource: &str) -> usize {
     let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
-    let found = RESOURCES
-        .iter()
-        .position(|r| (r.group(), r.plural()) == (group, plural));
+    let named = |r: &ResDef| r.group() == group && r.plural() == plural;
+    let found = RESOURCES.iter().position(named);
     found.unwrap_or_else(|| panic!("fake API: unknown resource {resource}"))
 }
 
@@ -201,17 +200,13 @@ impl Store {
     /// the registry does on create (keeping those of `old`, when replacing).
     pub(super) fn normalize(&mut self, ri: usize, mut obj: Value, old: Option<&Value>) -> Value {
         let def = &RESOURCES[ri];
-        obj.as_object_mut()
-            .expect("an object")
-            .retain(|k, _| k != "apiVersion" && k != "kind");
+        let fields = obj.as_object_mut().expect("an object");
+        fields.retain(|k, _| k != "apiVersion" && k != "kind");
         if def.is(METRICS) {
             return obj;
         }
         self.uids += 1;
-        let old = |f| {
-            old.map(|o| text(o, f).to_string())
-                .filter(|s| !s.is_empty())
-        };
+        let old = |f| Some(text(old?, f).to_string()).filter(|s| !s.is_empty());
         let uid = format!("00000000-0000-4000-8000-{:012x}", self.uids);
         let created = old("/metadata/creationTimestamp").unwrap_or_else(now);
         let defaults = [
@@ -220,11 +215,8 @@ impl Store {
         ];
         let meta = meta_mut(&mut obj);
         for (field, default) in defaults.into_iter().chain([("creationTimestamp", created)]) {
-            if meta
-                .get(field)
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-            {
+            let value = meta.get(field).and_then(Value::as_str);
+            if value.is_none_or(str::is_empty) {
                 meta.insert(field.into(), json!(default));
             }
         }
