@@ -64,14 +64,8 @@ fn resources(gv: &str) -> Value {
         };
         resources.push(entry(def.plural(), singular, def.is(NS), def.kind(), verbs));
         if def.kind() == "Pod" {
-            let verbs = ["create", "get"];
-            resources.push(entry(
-                "pods/exec",
-                String::new(),
-                true,
-                "PodExecOptions",
-                &verbs,
-            ));
+            let (exec, verbs) = ("PodExecOptions", ["create", "get"]);
+            resources.push(entry("pods/exec", String::new(), true, exec, &verbs));
             resources.push(entry("pods/log", String::new(), true, "Pod", &["get"]));
         }
     }

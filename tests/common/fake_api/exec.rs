@@ -46,6 +46,10 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// Where a pod's status lists its containers, in the kubelet's order of lookup.
+pub(super) const STATUS_LISTS: &str =
+    "containerStatuses initContainerStatuses ephemeralContainerStatuses";
+
 const STREAM_V5: &str = "v5.channel.k8s.io";
 const STREAM_V4: &str = "v4.channel.k8s.io";
 
@@ -208,12 +212,9 @@ const NON_ZERO: &str = "command terminated with non-zero exit code";
 
 /// Whether the pod status shows the container running (what the kubelet's runtime has).
 fn running(pod: &Value, container: &str) -> bool {
-    let lists = [
-        "containerStatuses",
-        "initContainerStatuses",
-        "ephemeralContainerStatuses",
-    ];
-    let lists = lists.iter().filter_map(|l| pod["status"][l].as_array());
+    let lists = STATUS_LISTS
+        .split(' ')
+        .filter_map(|l| pod["status"][l].as_array());
     let mut statuses = lists.flatten().filter(|cs| cs["name"] == container);
     statuses.any(|cs| cs["state"]["running"].is_object())
 }

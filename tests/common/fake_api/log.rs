@@ -26,7 +26,7 @@
 //! 400 naming the fake; a container without a scripted log has an empty one.
 
 use super::Inner;
-use super::exec::{check_node, pod_and_container};
+use super::exec::{STATUS_LISTS, check_node, pod_and_container};
 use super::server::{FieldError, Reply, Req, bad_request, invalid};
 use super::store::text;
 use serde_json::Value;
@@ -83,12 +83,9 @@ pub(super) fn logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Result<Rep
 /// there is none.
 fn instance(pod: &Value, name: &str, container: &str, previous: bool) -> Result<bool, String> {
     let who = format!("container {container:?} in pod {name:?}");
-    let lists = [
-        "containerStatuses",
-        "initContainerStatuses",
-        "ephemeralContainerStatuses",
-    ];
-    let lists = lists.iter().filter_map(|l| pod["status"][l].as_array());
+    let lists = STATUS_LISTS
+        .split(' ')
+        .filter_map(|l| pod["status"][l].as_array());
     let mut statuses = lists.flat_map(|l| l.iter().find(|c| c["name"] == container));
     let Some(cs) = statuses.next() else {
         return Err(format!("{who} is not available"));

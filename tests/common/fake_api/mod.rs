@@ -103,7 +103,7 @@ impl Inner {
 #[allow(dead_code)]
 mod handle {
     use super::rbac::{Forbid, Scope};
-    use super::{Inner, Shared, Store, server::parse_query};
+    use super::{HookFn, Inner, Shared, Store, server::parse_query};
     use serde_json::Value;
     use std::net::SocketAddr;
     use std::path::{Path, PathBuf};
@@ -430,12 +430,8 @@ mod handle {
         where
             F: FnOnce(&mut Store) + Send + 'static,
         {
-            let hook = (
-                method.to_uppercase(),
-                prefix.into(),
-                nth.max(1),
-                Some(Box::new(f) as _),
-            );
+            let f: HookFn = Box::new(f);
+            let hook = (method.to_uppercase(), prefix.into(), nth.max(1), Some(f));
             self.lock().hooks.push(hook);
         }
 

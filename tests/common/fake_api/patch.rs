@@ -49,23 +49,19 @@ pub(super) fn patch(
     let def = &RESOURCES[ri];
     let content_type = req.header("content-type").unwrap_or("");
     let content_type = content_type.split(';').next().unwrap_or("").trim();
+    let types = TYPES.join(", ");
     let message = match TYPES.iter().position(|t| *t == content_type) {
         Some(0 | 1) => None,
         Some(_) => Some(format!(
             "fake API: {content_type} is not implemented by this fake"
         )),
         None => Some(format!(
-            "the body of the request was in an unknown format - accepted media types include: {}",
-            TYPES.join(", ")
+            "the body of the request was in an unknown format - accepted media types include: {types}"
         )),
     };
     if let Some(message) = message {
-        return Err(Reply::status(
-            415,
-            "UnsupportedMediaType",
-            &message,
-            Some(json!({})),
-        ));
+        let unsupported = Reply::status(415, "UnsupportedMediaType", &message, Some(json!({})));
+        return Err(unsupported);
     }
     let dry_run = match &req.params("dryRun")[..] {
         [] => false,

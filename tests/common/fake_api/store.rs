@@ -209,10 +209,8 @@ impl Store {
         let old = |f| Some(text(old?, f).to_string()).filter(|s| !s.is_empty());
         let uid = format!("00000000-0000-4000-8000-{:012x}", self.uids);
         let created = old("/metadata/creationTimestamp").unwrap_or_else(now);
-        let defaults = [
-            ("namespace", "default".into()),
-            ("uid", old("/metadata/uid").unwrap_or(uid)),
-        ];
+        let uid = old("/metadata/uid").unwrap_or(uid);
+        let defaults = [("namespace", "default".into()), ("uid", uid)];
         let meta = meta_mut(&mut obj);
         for (field, default) in defaults.into_iter().chain([("creationTimestamp", created)]) {
             let value = meta.get(field).and_then(Value::as_str);
@@ -279,10 +277,8 @@ impl Store {
         let i = self.find(ri, &key).ok()?;
         self.next_rv();
         let row = self.tables[ri].remove(i);
-        Some(with_type(
-            ri,
-            serde_json::from_slice(&row.1).expect("stored JSON"),
-        ))
+        let obj = serde_json::from_slice(&row.1).expect("stored JSON");
+        Some(with_type(ri, obj))
     }
 }
 
