@@ -39,7 +39,7 @@
 //! WebSocket subprotocols and malformed handshakes answer 400 with a message naming the fake;
 //! the kubelet is never unreachable.
 
-use super::server::{Reply, Req, bad_request, details, not_found};
+use super::server::{Answer, Reply, Req, bad_request, details, not_found};
 use super::store::{RESOURCES, find_def, text};
 use super::{ExecReply, ExecRequest, Inner, rbac};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
@@ -111,11 +111,11 @@ pub(super) fn check_node(inner: &Inner, node: &str) -> Result<(), Reply> {
 }
 
 /// `GET|POST /api/v1/namespaces/{ns}/pods/{name}/exec`; `Err`: refused before a session.
-pub(super) fn exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Result<Reply, Reply> {
+pub(super) fn exec(inner: &mut Inner, req: &Req, ns: &str, name: &str) -> Answer {
     // The authorization filter: the verb of the method, on the subresource.
     let verb = rbac::verb(&req.method, true);
     if inner.is_forbidden(verb, "", "pods/exec", ns) {
-        let forbidden = rbac::forbidden(req, verb, ("", "pods/exec"), ns, Some(name));
+        let forbidden = rbac::forbidden(req, verb, ("", "pods/exec"), ns, name);
         return Err(forbidden);
     }
     if req.method != "GET" && req.method != "POST" {

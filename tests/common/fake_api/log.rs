@@ -27,12 +27,12 @@
 
 use super::Inner;
 use super::exec::{STATUS_LISTS, check_node, pod_and_container};
-use super::server::{FieldError, Reply, Req, bad_request, invalid};
+use super::server::{Answer, FieldError, Reply, Req, bad_request, invalid};
 use super::store::text;
 use serde_json::Value;
 
 /// `GET /api/v1/namespaces/{ns}/pods/{name}/log`.
-pub(super) fn logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Result<Reply, Reply> {
+pub(super) fn logs(inner: &Inner, req: &Req, ns: &str, name: &str) -> Answer {
     let number = |p: &str| {
         let Some(v) = req.param(p) else {
             return Ok(None);

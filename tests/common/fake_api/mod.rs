@@ -1,17 +1,11 @@
-//! An in-process fake Kubernetes API server, sized to what ttdoctor sends.
-//!
-//! It serves plain HTTP on `127.0.0.1:<random port>` from its own tokio runtime, so it works from
-//! `#[tokio::test]`s, from plain `#[test]`s that run the `ttdoctor` binary, and from benchmarks
-//! (`#[path = "../tests/common/fake_api/mod.rs"] mod fake_api;`). Where it answers, it answers
-//! like a real kube-apiserver v1.36: the messages, codes and reasons are the real ones, and each
-//! module names the kubernetes/kubernetes files they come from: [`list`] (LIST with `limit` and
-//! `continue`), [`patch`] (GET and PATCH, dry runs, conflicts), [`rbac`] (403s and
-//! SelfSubjectAccessReviews), [`exec`] (`pods/exec`), [`log`] (`pods/log`), [`faults`] (hangs,
-//! a status for every request, metrics.k8s.io down), [`discovery`] (what kubectl reads first).
-//! Anything else is refused with a message naming the fake (watch, selectors, strategic merge,
-//! server-side apply, create/update/delete), never approximated. Objects come from ttdoctor's
-//! own snapshot loader ([`FakeApi::from_snapshot_file`]) or from the test ([`FakeApi::start`]);
-//! tests change them directly ([`FakeApi::mutate`], hooks).
+//! An in-process fake Kubernetes API server, sized to what ttdoctor sends: plain HTTP on
+//! `127.0.0.1:<random port>` from its own tokio runtime, for `#[tokio::test]`s, plain `#[test]`s
+//! running the binary, and benchmarks (`#[path = "../tests/common/fake_api/mod.rs"] mod
+//! fake_api;`). It answers like a real kube-apiserver v1.36 (messages, codes and reasons; each
+//! module names its kubernetes/kubernetes sources) and refuses the rest naming itself (watch,
+//! selectors, strategic merge, server-side apply, create/update/delete). Objects come from
+//! ttdoctor's own snapshot loader ([`FakeApi::from_snapshot_file`]) or from the test
+//! ([`FakeApi::start`]); tests change them directly ([`FakeApi::mutate`], hooks).
 
 mod discovery;
 mod exec;
@@ -193,7 +187,8 @@ mod handle {
     pub struct FakeApi {
         addr: SocketAddr,
         shared: Arc<Shared>,
-        runtime: Option<tokio::runtime::Runtime>,
+        /// Its runtime (dropping it cancels the requests still open, hanging ones too).
+        rt: Option<tokio::runtime::Runtime>,
     }
 
     impl FakeApi {
@@ -202,18 +197,16 @@ mod handle {
         /// such objects are given, [`MetricsMode::NotFound`] otherwise.
         pub fn start(objects: Vec<Value>) -> FakeApi {
             let (store, has_metrics) = Store::load(objects);
-            let mut inner = Inner {
+            let metrics = [MetricsMode::NotFound, MetricsMode::Served][usize::from(has_metrics)];
+            let (addr, shared, rt) = super::serve(Inner {
                 store,
+                metrics,
                 ..Inner::default()
-            };
-            if has_metrics {
-                inner.metrics = MetricsMode::Served;
-            }
-            let (addr, shared, runtime) = super::serve(inner);
+            });
             FakeApi {
                 addr,
                 shared,
-                runtime: Some(runtime),
+                rt: Some(rt),
             }
         }
 
@@ -452,10 +445,10 @@ mod handle {
 
     impl Drop for FakeApi {
         fn drop(&mut self) {
-            // Also cancels the requests still open (hanging ones).
-            if let Some(runtime) = self.runtime.take() {
-                runtime.shutdown_background();
-            }
+            self.rt
+                .take()
+                .into_iter()
+                .for_each(|rt| rt.shutdown_background());
         }
     }
 }

@@ -23,7 +23,7 @@
 //! annotations and taints, which the fix tests check).
 
 use super::Inner;
-use super::server::{Reply, Req, bad_request, details, invalid, not_found};
+use super::server::{Answer, Reply, Req, bad_request, details, invalid, not_found};
 use super::store::{GENERATION, NS, RESOURCES, STATUS, key_for, meta_mut, text, with_type};
 use serde_json::{Map, Value, json};
 
@@ -39,13 +39,7 @@ const SYSTEM_FIELDS: &str = "resourceVersion uid creationTimestamp deletionTimes
     deletionGracePeriodSeconds generation managedFields";
 
 /// `PATCH` of the object `name` (in namespace `ns`) of resource `ri`.
-pub(super) fn patch(
-    inner: &mut Inner,
-    req: &Req,
-    ri: usize,
-    ns: &str,
-    name: &str,
-) -> Result<Reply, Reply> {
+pub(super) fn patch(inner: &mut Inner, req: &Req, ri: usize, ns: &str, name: &str) -> Answer {
     let def = &RESOURCES[ri];
     let content_type = req.header("content-type").unwrap_or("");
     let content_type = content_type.split(';').next().unwrap_or("").trim();

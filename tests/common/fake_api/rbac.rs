@@ -52,13 +52,7 @@ pub(super) fn verb(method: &str, has_name: bool) -> &'static str {
 /// `pods "x" is forbidden: User "U" cannot get resource "pods/log" in API group "" in the
 /// namespace "N"` (or `... at the cluster scope`, and without the name for lists).
 /// `res` is the group and the resource.
-pub(super) fn forbidden(
-    req: &Req,
-    verb: &str,
-    res: (&str, &str),
-    ns: &str,
-    name: Option<&str>,
-) -> Reply {
+pub(super) fn forbidden(req: &Req, verb: &str, res: (&str, &str), ns: &str, name: &str) -> Reply {
     let (group, resource) = res;
     let plural = resource.split('/').next().unwrap_or(resource);
     let scope = match ns {
@@ -67,11 +61,12 @@ pub(super) fn forbidden(
     };
     let (user, gr) = (req.user, qualified(plural, group));
     let reason = format!("cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}");
-    let message = match name {
-        Some(n) => format!("{gr} \"{n}\" is forbidden: User \"{user}\" {reason}"),
-        None => format!("{gr} is forbidden: User \"{user}\" {reason}"),
+    let named = match name {
+        "" => gr,
+        name => format!("{gr} \"{name}\""),
     };
-    let details = details(name.unwrap_or(""), group, plural);
+    let message = format!("{named} is forbidden: User \"{user}\" {reason}");
+    let details = details(name, group, plural);
     Reply::status(403, "Forbidden", &message, Some(details))
 }
 

@@ -46,6 +46,9 @@ impl Req {
     }
 }
 
+/// What a handler answers; `Err` is a refusal, for `?`.
+pub(super) type Answer = Result<Reply, Reply>;
+
 /// A response. Code 0 means "never answer" (a kubelet that hangs).
 pub(super) struct Reply {
     pub code: u16,
@@ -256,7 +259,7 @@ fn serve(inner: &mut Inner, req: &Req) -> Reply {
     };
     let resource = sub.map_or(plural.to_string(), |s| format!("{plural}/{s}"));
     if inner.is_forbidden(verb, group, &resource, authz_ns) {
-        return rbac::forbidden(req, verb, (group, &resource), authz_ns, name);
+        return rbac::forbidden(req, verb, (group, &resource), authz_ns, name.unwrap_or(""));
     }
     if group == "metrics.k8s.io"
         && let Some(refusal) = faults::metrics_gate(inner.metrics)
