@@ -559,7 +559,7 @@ async fn dry_run_all_validates_but_stores_nothing() {
 }
 
 #[tokio::test]
-async fn forbidden_requests_get_the_authorizers_403_and_ssar_agrees() {
+async fn forbidden_requests_get_the_authorizers_403() {
     let api = fake();
     let client = client(&api).await;
     api.forbid("list", "pods", Some("train-ticket"));
@@ -615,7 +615,14 @@ async fn forbidden_requests_get_the_authorizers_403_and_ssar_agrees() {
         ),
         ("web", "apps", "deployments")
     );
+}
 
+#[tokio::test]
+async fn self_subject_access_reviews_answer_from_the_same_rules() {
+    let api = fake();
+    let client = client(&api).await;
+    api.forbid("list", "pods", Some("train-ticket"));
+    api.forbid_everywhere("get", "deployments.apps");
     let reviews: Api<SelfSubjectAccessReview> = Api::all(client);
     let ask = |verb: &str, resource: &str, group: &str, ns: &str| SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {

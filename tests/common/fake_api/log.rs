@@ -86,7 +86,7 @@ fn instance(pod: &Value, name: &str, container: &str, previous: bool) -> Result<
     let lists = STATUS_LISTS
         .split(' ')
         .filter_map(|l| pod["status"][l].as_array());
-    let mut statuses = lists.flat_map(|l| l.iter().find(|c| c["name"] == container));
+    let mut statuses = lists.filter_map(|l| l.iter().find(|c| c["name"] == container));
     let Some(cs) = statuses.next() else {
         return Err(format!("{who} is not available"));
     };

@@ -53,7 +53,9 @@ struct Shared(Mutex<Inner>);
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -448,7 +450,7 @@ mod handle {
             self.rt
                 .take()
                 .into_iter()
-                .for_each(|rt| rt.shutdown_background());
+                .for_each(tokio::runtime::Runtime::shutdown_background);
         }
     }
 }

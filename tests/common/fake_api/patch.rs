@@ -41,92 +41,14 @@ const SYSTEM_FIELDS: &str = "resourceVersion uid creationTimestamp deletionTimes
 /// `PATCH` of the object `name` (in namespace `ns`) of resource `ri`.
 pub(super) fn patch(inner: &mut Inner, req: &Req, ri: usize, ns: &str, name: &str) -> Answer {
     let def = &RESOURCES[ri];
-    let content_type = req.header("content-type").unwrap_or("");
-    let content_type = content_type.split(';').next().unwrap_or("").trim();
-    let types = TYPES.join(", ");
-    let message = match TYPES.iter().position(|t| *t == content_type) {
-        Some(0 | 1) => None,
-        Some(_) => Some(format!(
-            "fake API: {content_type} is not implemented by this fake"
-        )),
-        None => Some(format!(
-            "the body of the request was in an unknown format - accepted media types include: {types}"
-        )),
-    };
-    if let Some(message) = message {
-        let unsupported = Reply::status(415, "UnsupportedMediaType", &message, Some(json!({})));
-        return Err(unsupported);
-    }
-    let dry_run = match &req.params("dryRun")[..] {
-        [] => false,
-        values if values.iter().all(|v| *v == "All") => true,
-        values => {
-            let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
-            let quoted = quoted.join(", ");
-            let body =
-                format!("Unsupported value: []string{{{quoted}}}: supported values: \"All\"");
-            let err = ("dryRun", "FieldValueNotSupported", body);
-            return Err(invalid(("meta.k8s.io", "PatchOptions"), "", &[err]));
-        }
-    };
+    let (content_type, dry_run) = options(req)?;
     let key = key_for(ri, ns, name);
     let missing = || not_found(def, name);
     let existing = inner.store.value(ri, &key).ok_or_else(missing)?;
     let mut new = with_type(ri, existing.clone());
-    if content_type == TYPES[0] {
-        let message = "json: cannot unmarshal object into Go value of type jsonpatch.Patch";
-        let ops: Vec<Map<String, Value>> =
-            serde_json::from_slice(&req.body).map_err(|_| bad_request(message))?;
-        let message = "the server rejected our request due to an error in our request";
-        let unprocessable = || Reply::status(422, "Invalid", message, Some(json!({})));
-        let ops = Value::Array(ops.into_iter().map(Value::Object).collect());
-        let ops: json_patch::Patch = serde_json::from_value(ops).map_err(|_| unprocessable())?;
-        json_patch::patch(&mut new, &ops.0).map_err(|_| unprocessable())?;
-    } else {
-        match serde_json::from_slice::<Value>(&req.body) {
-            Ok(p) if !p.is_null() => json_patch::merge(&mut new, &p),
-            _ => return Err(bad_request("Invalid JSON Patch")),
-        }
-    }
-    // EnsureObjectNamespaceMatchesRequestNamespace, then checkName.
-    let namespace = text(&new, "/metadata/namespace").to_string();
-    let obj_name = text(&new, "/metadata/name").to_string();
+    apply_body(&mut new, content_type, &req.body)?;
+    check_identity_and_version(&mut new, &existing, def, ns, name)?;
     let meta = meta_mut(&mut new);
-    if !def.is(NS) {
-        meta.remove("namespace");
-    } else if namespace.is_empty() {
-        meta.insert("namespace".into(), json!(ns));
-    } else if namespace != ns {
-        let message =
-            "the namespace of the provided object does not match the namespace sent on the request";
-        return Err(bad_request(message));
-    }
-    if obj_name != name {
-        let message = format!(
-            "the name of the object ({obj_name}) does not match the name on the URL ({name})"
-        );
-        return Err(bad_request(&message));
-    }
-    // Optimistic concurrency: a resourceVersion in the patch is a precondition.
-    let stored_rv = text(&existing, "/metadata/resourceVersion");
-    let given_rv = meta.get("resourceVersion").and_then(Value::as_str);
-    let given_rv = given_rv.unwrap_or("");
-    match given_rv.parse::<u64>() {
-        _ if given_rv.is_empty() => {}
-        Err(_) => {
-            let message = format!("strconv.ParseUint: parsing {given_rv:?}: invalid syntax");
-            return Err(Reply::status(500, "", &message, None));
-        }
-        Ok(rv) if rv.to_string() != stored_rv => {
-            let message = format!(
-                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
-                def.group_resource()
-            );
-            let details = details(name, def.group(), def.plural());
-            return Err(Reply::status(409, "Conflict", &message, Some(details)));
-        }
-        Ok(_) => {}
-    }
     // BeforeUpdate: system fields stay as they are; so does the status (a subresource).
     let old = existing["metadata"].clone();
     for f in SYSTEM_FIELDS.split_whitespace() {
@@ -159,4 +81,112 @@ pub(super) fn patch(inner: &mut Inner, req: &Req, ri: usize, ns: &str, name: &st
         return Ok(Reply::json(200, &with_type(ri, new)));
     }
     Ok(Reply::json(200, &inner.store.write(ri, &key, new)))
+}
+
+/// The patch's content type and whether it is a dry run; the refusal when either is wrong.
+fn options(req: &Req) -> Result<(&'static str, bool), Reply> {
+    let content_type = req.header("content-type").unwrap_or("");
+    let content_type = content_type.split(';').next().unwrap_or("").trim();
+    let types = TYPES.join(", ");
+
+    let message = match TYPES.iter().position(|t| *t == content_type) {
+        Some(0 | 1) => None,
+        Some(_) => Some(format!(
+            "fake API: {content_type} is not implemented by this fake"
+        )),
+        None => Some(format!(
+            "the body of the request was in an unknown format - accepted media types include: {types}"
+        )),
+    };
+    if let Some(message) = message {
+        let unsupported = Reply::status(415, "UnsupportedMediaType", &message, Some(json!({})));
+        return Err(unsupported);
+    }
+    let dry_run = match &req.params("dryRun")[..] {
+        [] => false,
+        values if values.iter().all(|v| *v == "All") => true,
+        values => {
+            let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+            let quoted = quoted.join(", ");
+            let body =
+                format!("Unsupported value: []string{{{quoted}}}: supported values: \"All\"");
+            let err = ("dryRun", "FieldValueNotSupported", body);
+            return Err(invalid(("meta.k8s.io", "PatchOptions"), "", &[err]));
+        }
+    };
+    let known = TYPES
+        .iter()
+        .find(|t| **t == content_type)
+        .expect("checked above");
+    Ok((known, dry_run))
+}
+
+/// Applies the body (JSON patch or merge patch) to `new`.
+fn apply_body(new: &mut Value, content_type: &str, body: &[u8]) -> Result<(), Reply> {
+    if content_type == TYPES[0] {
+        let message = "json: cannot unmarshal object into Go value of type jsonpatch.Patch";
+        let ops: Vec<Map<String, Value>> =
+            serde_json::from_slice(body).map_err(|_| bad_request(message))?;
+        let message = "the server rejected our request due to an error in our request";
+        let unprocessable = || Reply::status(422, "Invalid", message, Some(json!({})));
+        let ops = Value::Array(ops.into_iter().map(Value::Object).collect());
+        let ops: json_patch::Patch = serde_json::from_value(ops).map_err(|_| unprocessable())?;
+        json_patch::patch(new, &ops.0).map_err(|_| unprocessable())?;
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(p) if !p.is_null() => json_patch::merge(new, &p),
+            _ => return Err(bad_request("Invalid JSON Patch")),
+        }
+    }
+    Ok(())
+}
+
+/// The name and namespace may not change; a resourceVersion in the patch is a precondition.
+fn check_identity_and_version(
+    new: &mut Value,
+    existing: &Value,
+    def: &super::store::ResDef,
+    ns: &str,
+    name: &str,
+) -> Result<(), Reply> {
+    // EnsureObjectNamespaceMatchesRequestNamespace, then checkName.
+    let namespace = text(new, "/metadata/namespace").to_string();
+    let obj_name = text(new, "/metadata/name").to_string();
+    let meta = meta_mut(new);
+    if !def.is(NS) {
+        meta.remove("namespace");
+    } else if namespace.is_empty() {
+        meta.insert("namespace".into(), json!(ns));
+    } else if namespace != ns {
+        let message =
+            "the namespace of the provided object does not match the namespace sent on the request";
+        return Err(bad_request(message));
+    }
+    if obj_name != name {
+        let message = format!(
+            "the name of the object ({obj_name}) does not match the name on the URL ({name})"
+        );
+        return Err(bad_request(&message));
+    }
+    // Optimistic concurrency: a resourceVersion in the patch is a precondition.
+    let stored_rv = text(existing, "/metadata/resourceVersion");
+    let given_rv = meta.get("resourceVersion").and_then(Value::as_str);
+    let given_rv = given_rv.unwrap_or("");
+    match given_rv.parse::<u64>() {
+        _ if given_rv.is_empty() => {}
+        Err(_) => {
+            let message = format!("strconv.ParseUint: parsing {given_rv:?}: invalid syntax");
+            return Err(Reply::status(500, "", &message, None));
+        }
+        Ok(rv) if rv.to_string() != stored_rv => {
+            let message = format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                def.group_resource()
+            );
+            let details = details(name, def.group(), def.plural());
+            return Err(Reply::status(409, "Conflict", &message, Some(details)));
+        }
+        Ok(_) => {}
+    }
+    Ok(())
 }
