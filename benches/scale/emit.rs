@@ -225,6 +225,25 @@ enum Quote {
     Single,
 }
 
+/// Ints (with `0x`/`0o`/`0b`), floats, YAML 1.1 base-60 numbers and timestamps, as go-yaml
+/// v2 resolves a plain scalar (`10.244.2.11` stays a string).
+fn resolves_to_number_or_time(s: &str) -> bool {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(concat!(
+            r"^[-+]?(",
+            r"[0-9][0-9_]*",
+            r"|0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+",
+            r"|(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?",
+            r"|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?",
+            r")$",
+            r"|^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ].*)?$",
+        ))
+        .expect("valid regex")
+    })
+    .is_match(s)
+}
+
 /// How go-yaml v2 quotes a string: a plain scalar that would resolve to another type (YAML
 /// 1.1) gets double quotes, one that would not parse gets single quotes.
 fn quoting(s: &str) -> Quote {
@@ -239,22 +258,10 @@ fn quoting(s: &str) -> Quote {
     ) {
         return Quote::Double;
     }
-    let first = s.as_bytes()[0];
-    // Numbers (ints, floats, base 60, 0x/0o), timestamps and dates.
-    if first.is_ascii_digit() || ((first == b'-' || first == b'+' || first == b'.') && s.len() > 1)
-    {
-        let body = s.trim_start_matches(['-', '+']);
-        if body.starts_with(|c: char| c.is_ascii_digit() || c == '.')
-            && (body
-                .chars()
-                .all(|c| c.is_ascii_digit() || "._:eE+-".contains(c))
-                || body.starts_with("0x")
-                || body.starts_with("0o")
-                || (body.len() >= 5 && body.as_bytes()[4] == b'-'))
-        {
-            return Quote::Double;
-        }
+    if resolves_to_number_or_time(s) {
+        return Quote::Double;
     }
+    let first = s.as_bytes()[0];
     if s.chars().any(|c| c.is_control() || c == '\u{feff}') {
         return Quote::Double;
     }
