@@ -329,7 +329,7 @@ pub fn unmatched_selector(items: &mut [Value], ctx: &mut Ctx) {
     spec.remove("nodeName");
     spec.insert("nodeSelector".into(), selector);
     let (total, tainted) = (ctx.nodes.len(), ctx.nodes.iter().filter(|n| n.cp).count());
-    let mut reasons = vec![
+    let mut reasons = [
         format!("{tainted} node(s) had untolerated taint(s)"),
         format!("{} node(s) didn't match Pod's node affinity/selector", total - tainted),
     ];

@@ -289,10 +289,8 @@ pub fn workloads(
         }
     }
     let deploys = out.len() - sts;
-    let mut j = 0;
-    for w in out.iter_mut().filter(|w| !w.sts) {
+    for (j, w) in out.iter_mut().filter(|w| !w.sts).enumerate() {
         w.service = (j + 1) * budget / deploys.max(1) > j * budget / deploys.max(1);
-        j += 1;
     }
     (namespaces, out)
 }
