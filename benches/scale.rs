@@ -68,7 +68,10 @@ fn root() -> PathBuf {
 
 fn main() -> ExitCode {
     // `cargo bench` passes `--bench` to harness-less benches.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let result = if args.first().map(String::as_str) == Some("gen") {
         gen_command(&args[1..])
     } else {
@@ -107,7 +110,10 @@ fn parse_gen_args(args: &[String]) -> Result<GenArgs, String> {
             "--healthy" => healthy = true,
             "--nodes" | "--pods" | "--services" | "--events" | "--seed" => {
                 let v = it.next().ok_or(format!("{a} needs a value\n{usage}"))?;
-                let n = v.replace(['_', ','], "").parse::<u64>().map_err(|e| format!("{a} {v}: {e}"))?;
+                let n = v
+                    .replace(['_', ','], "")
+                    .parse::<u64>()
+                    .map_err(|e| format!("{a} {v}: {e}"))?;
                 numbers.push((a.clone(), n));
             }
             s if s.starts_with("--") => return Err(format!("unknown option {s}\n{usage}")),
@@ -119,7 +125,11 @@ fn parse_gen_args(args: &[String]) -> Result<GenArgs, String> {
     };
     let out = PathBuf::from(out);
     let name = out.to_string_lossy().to_string();
-    let format = if yaml || name.trim_end_matches(".gz").ends_with(".yaml") { Format::Yaml } else { Format::Json };
+    let format = if yaml || name.trim_end_matches(".gz").ends_with(".yaml") {
+        Format::Yaml
+    } else {
+        Format::Json
+    };
     let gz = gz || name.ends_with(".gz");
     let params = if size.eq_ignore_ascii_case("S") {
         if !numbers.is_empty() || healthy {
@@ -127,7 +137,10 @@ fn parse_gen_args(args: &[String]) -> Result<GenArgs, String> {
         }
         None
     } else {
-        let nodes = numbers.iter().find(|(k, _)| k == "--nodes").map(|x| x.1 as usize);
+        let nodes = numbers
+            .iter()
+            .find(|(k, _)| k == "--nodes")
+            .map(|x| x.1 as usize);
         let mut p = match Params::preset(size) {
             Some(p) => p,
             None if size == "custom" => Params::custom(nodes.ok_or("custom needs --nodes")?),
@@ -145,13 +158,26 @@ fn parse_gen_args(args: &[String]) -> Result<GenArgs, String> {
         p.inject = !healthy;
         Some(p)
     };
-    Ok(GenArgs { size: size.clone(), out, format, gz, params })
+    Ok(GenArgs {
+        size: size.clone(),
+        out,
+        format,
+        gz,
+        params,
+    })
 }
 
 /// `m.json.gz` → `m.expected.txt`.
 fn expected_path(out: &Path) -> PathBuf {
-    let name = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let stem = name.trim_end_matches(".gz").trim_end_matches(".json").trim_end_matches(".yaml").trim_end_matches(".yml");
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let stem = name
+        .trim_end_matches(".gz")
+        .trim_end_matches(".json")
+        .trim_end_matches(".yaml")
+        .trim_end_matches(".yml");
     out.with_file_name(format!("{stem}.expected.txt"))
 }
 
@@ -161,7 +187,14 @@ fn open_out(path: &Path, gz: bool) -> Result<Box<dyn Write>, String> {
     }
     let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let w = BufWriter::with_capacity(1 << 20, f);
-    Ok(if gz { Box::new(flate2::write::GzEncoder::new(w, flate2::Compression::default())) } else { Box::new(w) })
+    Ok(if gz {
+        Box::new(flate2::write::GzEncoder::new(
+            w,
+            flate2::Compression::default(),
+        ))
+    } else {
+        Box::new(w)
+    })
 }
 
 /// Writes the snapshot and its expected findings; returns (objects written, seconds); S is
@@ -196,7 +229,9 @@ fn generate_to(a: &GenArgs) -> Result<(Option<usize>, f64), String> {
 fn gen_command(args: &[String]) -> Result<ExitCode, String> {
     let a = parse_gen_args(args)?;
     let (objects, secs) = generate_to(&a)?;
-    let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or_default();
+    let size = std::fs::metadata(&a.out)
+        .map(|m| m.len())
+        .unwrap_or_default();
     eprintln!(
         "{}: {} ({} objects, {:.1} MB) in {secs:.1} s; expected findings in {}",
         a.size,
@@ -212,13 +247,17 @@ fn gen_command(args: &[String]) -> Result<ExitCode, String> {
 /// twin holds the List only). YAML: the fixture as it is.
 fn seed_fixture(format: Format) -> Result<(String, BTreeSet<String>), String> {
     let dir = root().join("fixtures");
-    let read = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| format!("fixtures/{p}: {e}"));
+    let read =
+        |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| format!("fixtures/{p}: {e}"));
     let yaml = read("seed-broken-cluster.yaml")?;
     let text = match format {
         Format::Yaml => yaml,
         Format::Json => {
             let metrics = yaml.rsplit("\n---\n").next().unwrap_or_default().trim();
-            format!("{}\n{metrics}\n", read("seed-broken-cluster.json")?.trim_end())
+            format!(
+                "{}\n{metrics}\n",
+                read("seed-broken-cluster.json")?.trim_end()
+            )
         }
     };
     let expected = read("expected/seed-broken-cluster.txt")?
@@ -260,7 +299,11 @@ fn thousands(n: usize) -> String {
 
 fn fmt_secs(d: Duration) -> String {
     let s = d.as_secs_f64();
-    if s < 1.0 { format!("{:.0} ms", s * 1000.0) } else { format!("{s:.2} s") }
+    if s < 1.0 {
+        format!("{:.0} ms", s * 1000.0)
+    } else {
+        format!("{s:.2} s")
+    }
 }
 
 fn stale_binary(bin: &Path) -> Option<String> {
@@ -268,17 +311,29 @@ fn stale_binary(bin: &Path) -> Option<String> {
     let mut newest: Option<(SystemTime, PathBuf)> = None;
     // Only what always relinks the binary when it changes (cargo leaves the binary alone
     // when, say, Cargo.toml gains a bench, so its mtime would stay "stale" forever).
-    let mut stack = vec![root().join("src"), root().join("rules"), root().join("build.rs")];
+    let mut stack = vec![
+        root().join("src"),
+        root().join("rules"),
+        root().join("build.rs"),
+    ];
     while let Some(p) = stack.pop() {
         if p.is_dir() {
-            stack.extend(std::fs::read_dir(&p).into_iter().flatten().flatten().map(|e| e.path()));
+            stack.extend(
+                std::fs::read_dir(&p)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
         } else if let Ok(t) = std::fs::metadata(&p).and_then(|m| m.modified())
             && newest.as_ref().is_none_or(|(n, _)| t > *n)
         {
             newest = Some((t, p));
         }
     }
-    newest.filter(|(t, _)| *t > built).map(|(_, p)| p.display().to_string())
+    newest
+        .filter(|(t, _)| *t > built)
+        .map(|(_, p)| p.display().to_string())
 }
 
 fn machine() -> String {
@@ -299,7 +354,9 @@ fn machine() -> String {
     };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let nproc = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     let rev = Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .current_dir(root())
@@ -311,20 +368,34 @@ fn machine() -> String {
         "Machine: {model}, nproc {nproc}, {:.1} GiB RAM ({:.1} GiB available), load average {} at start; {} UTC; ttdoctor at {rev}",
         kb("MemTotal:") / 1_048_576.0,
         kb("MemAvailable:") / 1_048_576.0,
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
         &util::ts(now)[..16].replace('T', " ")
     )
 }
 
 /// Runs `ttdoctor check` on the file once: wall time, peak RSS (KB), and the report's path.
 fn run_child(bin: &Path, file: &Path, report: &Path) -> Result<(Duration, Option<u64>), String> {
-    let args = ["check", "--snapshot", &file.to_string_lossy(), "-o", "json", "--phase", "all"].map(String::from);
+    let args = [
+        "check",
+        "--snapshot",
+        &file.to_string_lossy(),
+        "-o",
+        "json",
+        "--phase",
+        "all",
+    ]
+    .map(String::from);
     let out = std::fs::File::create(report).map_err(|e| e.to_string())?;
     let gnu_time = Path::new("/usr/bin/time");
     let time_out = report.with_extension("time");
     let mut cmd = if gnu_time.exists() {
         let mut c = Command::new(gnu_time);
-        c.args(["-f", "%e %M", "-o", &time_out.to_string_lossy()]).arg(bin).args(&args);
+        c.args(["-f", "%e %M", "-o", &time_out.to_string_lossy()])
+            .arg(bin)
+            .args(&args);
         c
     } else {
         let mut c = Command::new(bin);
@@ -332,15 +403,25 @@ fn run_child(bin: &Path, file: &Path, report: &Path) -> Result<(Duration, Option
         c
     };
     let t0 = Instant::now();
-    let mut child = cmd.stdout(out).stderr(Stdio::piped()).spawn().map_err(|e| format!("{}: {e}", bin.display()))?;
+    let mut child = cmd
+        .stdout(out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
     let mut hwm = None;
     let status = loop {
         if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
             break s;
         }
         if !gnu_time.exists() {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-            if let Some(kb) = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()) {
+            let status =
+                std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+            if let Some(kb) = status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+            {
                 hwm = Some(kb);
             }
         }
@@ -353,11 +434,19 @@ fn run_child(bin: &Path, file: &Path, report: &Path) -> Result<(Duration, Option
     }
     // Exit 0: nothing failing; 1: findings; anything else is a failure of the run.
     if !matches!(status.code(), Some(0 | 1)) {
-        return Err(format!("ttdoctor check {} exited with {status}: {}", file.display(), stderr.trim()));
+        return Err(format!(
+            "ttdoctor check {} exited with {status}: {}",
+            file.display(),
+            stderr.trim()
+        ));
     }
     if gnu_time.exists() {
         let text = std::fs::read_to_string(&time_out).unwrap_or_default();
-        hwm = text.lines().last().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok());
+        hwm = text
+            .lines()
+            .last()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok());
     }
     Ok((wall, hwm))
 }
@@ -365,7 +454,8 @@ fn run_child(bin: &Path, file: &Path, report: &Path) -> Result<(Duration, Option
 /// `RULE Kind ns/name` of every finding in a JSON report.
 fn report_findings(report: &Path) -> Result<BTreeSet<String>, String> {
     let text = std::fs::read_to_string(report).map_err(|e| format!("{}: {e}", report.display()))?;
-    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", report.display()))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", report.display()))?;
     if let Some(errors) = doc["errors"].as_array().filter(|e| !e.is_empty()) {
         return Err(format!("the report lists errors: {errors:?}"));
     }
@@ -377,7 +467,12 @@ fn report_findings(report: &Path) -> Result<BTreeSet<String>, String> {
             let o = &f["object"];
             let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
             match o["namespace"].as_str() {
-                Some(ns) => format!("{} {} {ns}/{}", s(&f["ruleId"]), s(&o["kind"]), s(&o["name"])),
+                Some(ns) => format!(
+                    "{} {} {ns}/{}",
+                    s(&f["ruleId"]),
+                    s(&o["kind"]),
+                    s(&o["name"])
+                ),
                 None => format!("{} {} {}", s(&f["ruleId"]), s(&o["kind"]), s(&o["name"])),
             }
         })
@@ -387,7 +482,10 @@ fn report_findings(report: &Path) -> Result<BTreeSet<String>, String> {
 /// The library's stages in-process: parse, index, rules.
 fn stages(file: &Path) -> Result<(usize, Duration, Duration, Duration, usize), String> {
     let rules = ttdoctor::rules::load(None).map_err(|e| format!("{} rule error(s)", e.len()))?;
-    let opts = ttdoctor::engine::RunOptions { namespace: "train-ticket".into(), phase: ttdoctor::model::Phase::Both };
+    let opts = ttdoctor::engine::RunOptions {
+        namespace: "train-ticket".into(),
+        phase: ttdoctor::model::Phase::Both,
+    };
     let t0 = Instant::now();
     let snap = ttdoctor::snapshot::load_file(file).map_err(|e| e.to_string())?;
     let t1 = Instant::now();
@@ -410,8 +508,14 @@ fn cache_key(size: &Size) -> String {
     let mut h = String::new();
     match &size.params {
         None => {
-            for f in ["seed-broken-cluster.json", "seed-broken-cluster.yaml", "expected/seed-broken-cluster.txt"] {
-                h.push_str(&std::fs::read_to_string(root().join("fixtures").join(f)).unwrap_or_default());
+            for f in [
+                "seed-broken-cluster.json",
+                "seed-broken-cluster.yaml",
+                "expected/seed-broken-cluster.txt",
+            ] {
+                h.push_str(
+                    &std::fs::read_to_string(root().join("fixtures").join(f)).unwrap_or_default(),
+                );
             }
             format!("s-{:08x}", util::fnv(h.as_bytes()) as u32)
         }
@@ -422,21 +526,40 @@ fn cache_key(size: &Size) -> String {
             for f in ["fixtures/healthy.json", "rules/TT-IMG-001.yaml"] {
                 h.push_str(&std::fs::read_to_string(root().join(f)).unwrap_or_default());
             }
-            format!("{}-g{:08x}", p.key(), util::fnv(format!("{h}{}", p.seed).as_bytes()) as u32)
+            format!(
+                "{}-g{:08x}",
+                p.key(),
+                util::fnv(format!("{h}{}", p.seed).as_bytes()) as u32
+            )
         }
     }
 }
 
 fn ensure_file(size: &Size, format: Format) -> Result<(PathBuf, BTreeSet<String>), String> {
-    let ext = if format == Format::Yaml { "yaml" } else { "json" };
-    let path = root().join("target/scale").join(format!("{}.{ext}", cache_key(size)));
+    let ext = if format == Format::Yaml {
+        "yaml"
+    } else {
+        "json"
+    };
+    let path = root()
+        .join("target/scale")
+        .join(format!("{}.{ext}", cache_key(size)));
     if !path.exists() || !expected_path(&path).exists() {
         eprint!("generating {} ({ext})… ", size.label);
-        let a = GenArgs { size: size.label.clone(), out: path.with_extension("tmp"), format, gz: false, params: size.params.clone() };
+        let a = GenArgs {
+            size: size.label.clone(),
+            out: path.with_extension("tmp"),
+            format,
+            gz: false,
+            params: size.params.clone(),
+        };
         let (objects, secs) = generate_to(&a)?;
         std::fs::rename(&a.out, &path).map_err(|e| e.to_string())?;
         std::fs::rename(expected_path(&a.out), expected_path(&path)).map_err(|e| e.to_string())?;
-        eprintln!("{} objects in {secs:.1} s", objects.map_or("fixture".into(), thousands));
+        eprintln!(
+            "{} objects in {secs:.1} s",
+            objects.map_or("fixture".into(), thousands)
+        );
     }
     let expected = std::fs::read_to_string(expected_path(&path))
         .map_err(|e| e.to_string())?
@@ -448,7 +571,14 @@ fn ensure_file(size: &Size, format: Format) -> Result<(PathBuf, BTreeSet<String>
 
 fn measure(size: &Size, format: Format, bin: &Path) -> Result<Measured, String> {
     let (file, expected) = ensure_file(size, format)?;
-    let report = file.with_extension(format!("{}.report.json", if format == Format::Yaml { "yaml" } else { "json" }));
+    let report = file.with_extension(format!(
+        "{}.report.json",
+        if format == Format::Yaml {
+            "yaml"
+        } else {
+            "json"
+        }
+    ));
     let mut walls = Vec::new();
     let mut rss = None;
     for _ in 0..size.runs {
@@ -458,11 +588,22 @@ fn measure(size: &Size, format: Format, bin: &Path) -> Result<Measured, String> 
     }
     walls.sort();
     let got = report_findings(&report)?;
-    let diff = (got != expected).then(|| (expected.difference(&got).cloned().collect(), got.difference(&expected).cloned().collect()));
+    let diff = (got != expected).then(|| {
+        (
+            expected.difference(&got).cloned().collect(),
+            got.difference(&expected).cloned().collect(),
+        )
+    });
     let (objects, parse, index, rules, _) = stages(&file)?;
     Ok(Measured {
-        format: if format == Format::Yaml { "YAML" } else { "JSON" },
-        bytes: std::fs::metadata(&file).map(|m| m.len()).unwrap_or_default(),
+        format: if format == Format::Yaml {
+            "YAML"
+        } else {
+            "JSON"
+        },
+        bytes: std::fs::metadata(&file)
+            .map(|m| m.len())
+            .unwrap_or_default(),
         objects,
         walls,
         rss_kb: rss,
@@ -475,14 +616,20 @@ fn measure(size: &Size, format: Format, bin: &Path) -> Result<Measured, String> 
 }
 
 fn sizes(args: &[String]) -> Result<Vec<Size>, String> {
-    let mut labels: Vec<String> = args.iter().filter(|a| !a.starts_with("--")).cloned().collect();
+    let mut labels: Vec<String> = args
+        .iter()
+        .filter(|a| !a.starts_with("--"))
+        .cloned()
+        .collect();
     if labels.is_empty() {
         labels = vec!["S".into(), "M".into()];
         if std::env::var("TTDOCTOR_BENCH_L").is_ok_and(|v| v == "1") {
             labels.push("L".into());
         }
     }
-    let runs_env = std::env::var("TTDOCTOR_BENCH_RUNS").ok().and_then(|v| v.parse::<usize>().ok());
+    let runs_env = std::env::var("TTDOCTOR_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
     labels
         .iter()
         .map(|l| {
@@ -490,12 +637,18 @@ fn sizes(args: &[String]) -> Result<Vec<Size>, String> {
             let params = if l.eq_ignore_ascii_case("S") {
                 None
             } else {
-                Some(Params::preset(l).ok_or(format!("unknown size {l} (S, M or L; other sizes: `gen custom`)"))?)
+                Some(Params::preset(l).ok_or(format!(
+                    "unknown size {l} (S, M or L; other sizes: `gen custom`)"
+                ))?)
             };
             Ok(Size {
                 label: l.to_ascii_uppercase(),
                 params,
-                formats: if big { vec![Format::Json] } else { vec![Format::Json, Format::Yaml] },
+                formats: if big {
+                    vec![Format::Json]
+                } else {
+                    vec![Format::Json, Format::Yaml]
+                },
                 runs: runs_env.unwrap_or(if big { 1 } else { 3 }).max(1),
             })
         })
@@ -504,7 +657,9 @@ fn sizes(args: &[String]) -> Result<Vec<Size>, String> {
 
 fn describe(size: &Size) -> String {
     match &size.params {
-        None => "the write-up's cluster (fixtures/seed-broken-cluster, with its node metrics)".into(),
+        None => {
+            "the write-up's cluster (fixtures/seed-broken-cluster, with its node metrics)".into()
+        }
         Some(p) => format!(
             "{} nodes, {} pods, {} Services, {} events",
             thousands(p.nodes),
@@ -518,11 +673,15 @@ fn describe(size: &Size) -> String {
 fn bench(args: &[String]) -> Result<ExitCode, String> {
     let bin = root().join("target/release/ttdoctor");
     if !bin.exists() {
-        eprintln!("target/release/ttdoctor is missing: build it first with\n\n    cargo build --release\n");
+        eprintln!(
+            "target/release/ttdoctor is missing: build it first with\n\n    cargo build --release\n"
+        );
         return Ok(ExitCode::from(2));
     }
     if let Some(newer) = stale_binary(&bin) {
-        eprintln!("target/release/ttdoctor is older than {newer}: rebuild it first with\n\n    cargo build --release\n");
+        eprintln!(
+            "target/release/ttdoctor is older than {newer}: rebuild it first with\n\n    cargo build --release\n"
+        );
         return Ok(ExitCode::from(2));
     }
     let sizes = sizes(args)?;
@@ -530,7 +689,9 @@ fn bench(args: &[String]) -> Result<ExitCode, String> {
     let mut ok = true;
     for size in &sizes {
         println!("### {} — {}\n", size.label, describe(size));
-        println!("| format | file | objects | wall min | wall median | peak RSS | parse | index | rules | findings | = injected |");
+        println!(
+            "| format | file | objects | wall min | wall median | peak RSS | parse | index | rules | findings | = injected |"
+        );
         println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         let mut diffs = Vec::new();
         for &format in &size.formats {
@@ -553,7 +714,8 @@ fn bench(args: &[String]) -> Result<ExitCode, String> {
                 thousands(m.objects),
                 fmt_secs(m.walls[0]),
                 fmt_secs(m.walls[m.walls.len() / 2]),
-                m.rss_kb.map_or("?".into(), |kb| format!("{:.0} MB", kb as f64 / 1024.0)),
+                m.rss_kb
+                    .map_or("?".into(), |kb| format!("{:.0} MB", kb as f64 / 1024.0)),
                 fmt_secs(m.parse),
                 fmt_secs(m.index),
                 fmt_secs(m.rules),
@@ -566,7 +728,10 @@ fn bench(args: &[String]) -> Result<ExitCode, String> {
         println!();
         for (format, (missing, extra)) in diffs {
             ok = false;
-            println!("{} {format}: findings differ from the injected ones", size.label);
+            println!(
+                "{} {format}: findings differ from the injected ones",
+                size.label
+            );
             for l in missing.iter().take(30) {
                 println!("  missing:    {l}");
             }
@@ -579,5 +744,9 @@ fn bench(args: &[String]) -> Result<ExitCode, String> {
             println!();
         }
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -107,8 +107,9 @@ impl Remap {
                 if let Some(r) = self.exact.get(s.as_str()) {
                     *s = r.clone();
                 } else if let Some((_, to)) = self.prefixes.iter().find(|(from, _)| {
-                    s.strip_prefix(from.as_str())
-                        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|c| c.is_ascii_digit()))
+                    s.strip_prefix(from.as_str()).is_some_and(|rest| {
+                        !rest.is_empty() && rest.bytes().all(|c| c.is_ascii_digit())
+                    })
                 }) {
                     let octet = s.rsplit('.').next().unwrap_or_default().to_string();
                     *s = format!("{to}{octet}");
@@ -127,16 +128,21 @@ impl Remap {
 
 fn static_pod(v: &Value) -> bool {
     namespace(v) == "kube-system"
-        && ["etcd-", "kube-apiserver-", "kube-controller-manager-", "kube-scheduler-"]
-            .iter()
-            .any(|p| name(v).starts_with(p))
+        && [
+            "etcd-",
+            "kube-apiserver-",
+            "kube-controller-manager-",
+            "kube-scheduler-",
+        ]
+        .iter()
+        .any(|p| name(v).starts_with(p))
 }
 
 impl Base {
     pub fn load(path: &std::path::Path) -> Result<Base, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let list: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let list: Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let items = list["items"].as_array().cloned().unwrap_or_default();
         let find = |k: &str, n: &str| {
             items
@@ -160,10 +166,14 @@ impl Base {
                         .as_str()
                         .unwrap_or_default()
                         .to_string(),
-                    uid: str_at(&node, &["metadata", "uid"]).unwrap_or_default().into(),
+                    uid: str_at(&node, &["metadata", "uid"])
+                        .unwrap_or_default()
+                        .into(),
                     pod_prefix: cidr.trim_end_matches("0/24").to_string(),
-                    created: parse_ts(str_at(&node, &["metadata", "creationTimestamp"]).unwrap_or_default())
-                        .unwrap_or_default(),
+                    created: parse_ts(
+                        str_at(&node, &["metadata", "creationTimestamp"]).unwrap_or_default(),
+                    )
+                    .unwrap_or_default(),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -175,7 +185,8 @@ impl Base {
                 kind(v) != "Node"
                     && !static_pod(v)
                     && !(kind(v) == "Pod"
-                        && (name(v).starts_with("kube-proxy-") || name(v).starts_with("kube-flannel-ds-")))
+                        && (name(v).starts_with("kube-proxy-")
+                            || name(v).starts_with("kube-flannel-ds-")))
             })
             .collect();
         Ok(Base {
@@ -197,20 +208,36 @@ fn collect_images(items: &[Value]) -> BTreeMap<String, Image> {
     let mut out: BTreeMap<String, Image> = BTreeMap::new();
     for node in items.iter().filter(|v| kind(v) == "Node") {
         for im in node["status"]["images"].as_array().into_iter().flatten() {
-            let names: Vec<&str> = im["names"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-            let (Some(d), Some(t)) = (names.iter().find(|n| n.contains("@sha256:")), names.iter().find(|n| !n.contains('@'))) else {
+            let names: Vec<&str> = im["names"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let (Some(d), Some(t)) = (
+                names.iter().find(|n| n.contains("@sha256:")),
+                names.iter().find(|n| !n.contains('@')),
+            ) else {
                 continue;
             };
-            out.insert((*t).to_string(), Image {
-                tag_ref: (*t).to_string(),
-                digest_ref: (*d).to_string(),
-                size: im["sizeBytes"].as_u64().unwrap_or_default(),
-            });
+            out.insert(
+                (*t).to_string(),
+                Image {
+                    tag_ref: (*t).to_string(),
+                    digest_ref: (*d).to_string(),
+                    size: im["sizeBytes"].as_u64().unwrap_or_default(),
+                },
+            );
         }
     }
     for pod in items.iter().filter(|v| kind(v) == "Pod") {
         let st = &pod["status"];
-        for c in st["containerStatuses"].as_array().into_iter().chain(st["initContainerStatuses"].as_array()).flatten() {
+        for c in st["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .chain(st["initContainerStatuses"].as_array())
+            .flatten()
+        {
             let (Some(image), Some(id)) = (c["image"].as_str(), c["imageID"].as_str()) else {
                 continue;
             };
@@ -223,7 +250,14 @@ fn collect_images(items: &[Value]) -> BTreeMap<String, Image> {
                 .iter()
                 .find(|(k, _)| short == *k || short.starts_with(k))
                 .map_or(50_000_000, |(_, s)| *s);
-            out.insert(image.to_string(), Image { tag_ref: image.to_string(), digest_ref: id.to_string(), size });
+            out.insert(
+                image.to_string(),
+                Image {
+                    tag_ref: image.to_string(),
+                    digest_ref: id.to_string(),
+                    size,
+                },
+            );
         }
     }
     out

@@ -33,7 +33,11 @@ impl<W: Write> ListWriter<W> {
             Format::Json => w.write_all(b"{\n    \"apiVersion\": \"v1\",\n    \"items\": [")?,
             Format::Yaml => w.write_all(b"apiVersion: v1\n")?,
         }
-        Ok(ListWriter { w, format, items: 0 })
+        Ok(ListWriter {
+            w,
+            format,
+            items: 0,
+        })
     }
 
     pub fn item(&mut self, v: &Value) -> io::Result<()> {
@@ -253,8 +257,20 @@ fn quoting(s: &str) -> Quote {
     let lower = s.to_ascii_lowercase();
     if matches!(
         lower.as_str(),
-        "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~" | ".inf"
-            | "-.inf" | "+.inf" | ".nan"
+        "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | "null"
+            | "~"
+            | ".inf"
+            | "-.inf"
+            | "+.inf"
+            | ".nan"
     ) {
         return Quote::Double;
     }

@@ -12,7 +12,10 @@ pub enum Source {
     /// A controller (`replicaset-controller`, `deployment-controller`, …).
     Controller(&'static str),
     /// default-scheduler (events/v1), with its instance and action.
-    Scheduler { instance: String, action: &'static str },
+    Scheduler {
+        instance: String,
+        action: &'static str,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -126,7 +129,10 @@ impl Ev {
         match &self.source {
             Source::Scheduler { instance, action } => {
                 m.insert("action".into(), (*action).into());
-                m.insert("eventTime".into(), ts_micro(self.first, self.nanos % 1_000_000).into());
+                m.insert(
+                    "eventTime".into(),
+                    ts_micro(self.first, self.nanos % 1_000_000).into(),
+                );
                 m.insert("firstTimestamp".into(), Value::Null);
                 m.insert("lastTimestamp".into(), Value::Null);
                 m.insert("reportingComponent".into(), "default-scheduler".into());
@@ -143,7 +149,10 @@ impl Ev {
                 self.old_style(m);
                 m.insert("reportingComponent".into(), "kubelet".into());
                 m.insert("reportingInstance".into(), host.clone().into());
-                m.insert("source".into(), json!({"component": "kubelet", "host": host}));
+                m.insert(
+                    "source".into(),
+                    json!({"component": "kubelet", "host": host}),
+                );
             }
             Source::Controller(c) => {
                 self.old_style(m);

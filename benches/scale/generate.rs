@@ -38,7 +38,8 @@ pub struct Cluster {
 fn tt_image_list(root: &Path) -> Result<Vec<String>, String> {
     let path = root.join("rules/TT-IMG-001.yaml");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let rule: Value = serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let rule: Value =
+        serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(rule["params"]["images"]
         .as_array()
         .into_iter()
@@ -49,11 +50,15 @@ fn tt_image_list(root: &Path) -> Result<Vec<String>, String> {
 }
 
 fn active(pod: &Value) -> bool {
-    matches!(str_at(pod, &["status", "phase"]), Some("Pending" | "Running"))
+    matches!(
+        str_at(pod, &["status", "phase"]),
+        Some("Pending" | "Running")
+    )
 }
 
 fn pod_mem(pod: &Value) -> (i128, i128) {
-    let typed: k8s_openapi::api::core::v1::Pod = serde_json::from_value(pod.clone()).expect("a valid Pod");
+    let typed: k8s_openapi::api::core::v1::Pod =
+        serde_json::from_value(pod.clone()).expect("a valid Pod");
     ttdoctor::index::pod_memory(&typed)
 }
 
@@ -85,12 +90,20 @@ impl Cluster {
         let system = system_load(&base, &mut nodes);
         let carried_pods = base.items.iter().filter(|v| kind(v) == "Pod").count();
         let filler_pods = p.pods.checked_sub(carried_pods + system).ok_or_else(|| {
-            format!("--pods {} is less than the {} system and TrainTicket pods", p.pods, carried_pods + system)
+            format!(
+                "--pods {} is less than the {} system and TrainTicket pods",
+                p.pods,
+                carried_pods + system
+            )
         })?;
         let carried_svcs = base.items.iter().filter(|v| kind(v) == "Service").count();
         let mut images = plan::catalog_images(seed);
-        let (namespaces, workloads) =
-            plan::workloads(seed, filler_pods, p.services.saturating_sub(carried_svcs), &mut images);
+        let (namespaces, workloads) = plan::workloads(
+            seed,
+            filler_pods,
+            p.services.saturating_sub(carried_svcs),
+            &mut images,
+        );
         let mut c = Cluster {
             seed,
             now,
@@ -114,9 +127,14 @@ impl Cluster {
         c.plan_events();
         if c.p.inject {
             let workers = c.nodes.len() - cps;
-            let mem = if workers > 3 { cps + 3 + (workers - 3) / 2 } else { cps };
+            let mem = if workers > 3 {
+                cps + 3 + (workers - 3) / 2
+            } else {
+                cps
+            };
             c.mem_node = Some(mem);
-            c.expected.insert(format!("TT-MEM-001 Node {}", c.nodes[mem].name));
+            c.expected
+                .insert(format!("TT-MEM-001 Node {}", c.nodes[mem].name));
             c.expect_image_findings(root)?;
         }
         Ok(c)
@@ -124,7 +142,10 @@ impl Cluster {
 
     fn plan_pods(&mut self) -> Result<(), String> {
         for (wi, w) in self.workloads.iter().enumerate() {
-            let mut rng = Rng::keyed(self.seed, &format!("pods:{}/{}", self.namespaces[w.ns], w.name));
+            let mut rng = Rng::keyed(
+                self.seed,
+                &format!("pods:{}/{}", self.namespaces[w.ns], w.name),
+            );
             for ord in 0..w.replicas {
                 self.pods.push(PodPlan {
                     wl: wi as u32,
@@ -160,7 +181,12 @@ impl Cluster {
                     return None;
                 }
                 loop {
-                    let ip = format!("10.{}.{}.{}", 96 + rng.below(16), rng.below(256), rng.range(1, 254));
+                    let ip = format!(
+                        "10.{}.{}.{}",
+                        96 + rng.below(16),
+                        rng.below(256),
+                        rng.range(1, 254)
+                    );
                     if used.insert(ip.clone()) {
                         return Some(ip);
                     }
@@ -175,7 +201,9 @@ impl Cluster {
     /// failures (Warnings that are not failures).
     fn plan_events(&mut self) {
         let target = self.p.events.saturating_sub(self.events.len());
-        let mut order: Vec<usize> = (0..self.workloads.len()).filter(|&i| !self.workloads[i].sts).collect();
+        let mut order: Vec<usize> = (0..self.workloads.len())
+            .filter(|&i| !self.workloads[i].sts)
+            .collect();
         let mut rng = Rng::keyed(self.seed, "rollouts");
         for i in (1..order.len()).rev() {
             order.swap(i, rng.below(i as u64 + 1) as usize);
@@ -200,7 +228,11 @@ impl Cluster {
             let i = (k * 7919) % self.pods.len();
             k += 1;
             let w = &self.workloads[self.pods[i].wl as usize];
-            let (ns, pname, uid) = (self.namespaces[w.ns].clone(), self.pod_name(i), self.pod_uid(i));
+            let (ns, pname, uid) = (
+                self.namespaces[w.ns].clone(),
+                self.pod_name(i),
+                self.pod_uid(i),
+            );
             let node = self.nodes[self.pods[i].node as usize].name.clone();
             let port = self.images[w.image].port;
             let t = self.now - rng.range(60, 3_500) as i64;
@@ -222,8 +254,26 @@ impl Cluster {
         let rs_uid = super::util::uid_of(self.seed, &format!("rs:{ns}/{}", w.name));
         let ctl = |c| Source::Controller(c);
         let mut v = vec![
-            Ev::new(ns, "Deployment", &w.name, &deploy_uid, "ScalingReplicaSet", format!("Scaled up replica set {new_rs} from 0 to {}", w.replicas), ctl("deployment-controller"), t),
-            Ev::new(ns, "Deployment", &w.name, &deploy_uid, "ScalingReplicaSet", format!("Scaled down replica set {old_rs} from {} to 0", w.replicas), ctl("deployment-controller"), t + 20 + rng.below(20) as i64),
+            Ev::new(
+                ns,
+                "Deployment",
+                &w.name,
+                &deploy_uid,
+                "ScalingReplicaSet",
+                format!("Scaled up replica set {new_rs} from 0 to {}", w.replicas),
+                ctl("deployment-controller"),
+                t,
+            ),
+            Ev::new(
+                ns,
+                "Deployment",
+                &w.name,
+                &deploy_uid,
+                "ScalingReplicaSet",
+                format!("Scaled down replica set {old_rs} from {} to 0", w.replicas),
+                ctl("deployment-controller"),
+                t + 20 + rng.below(20) as i64,
+            ),
         ];
         let img = &self.images[w.image];
         for i in w.pod0..w.pod0 + w.replicas as usize {
@@ -231,8 +281,29 @@ impl Cluster {
             let node = self.nodes[self.pods[i].node as usize].name.clone();
             let created = self.pods[i].created;
             let kubelet = || Source::Kubelet(node.clone());
-            v.push(Ev::new(ns, "ReplicaSet", &new_rs, &rs_uid, "SuccessfulCreate", format!("Created pod: {pname}"), ctl("replicaset-controller"), created));
-            v.push(Ev::new(ns, "Pod", &pname, &uid, "Scheduled", format!("Successfully assigned {ns}/{pname} to {node}"), Source::Scheduler { instance: "default-scheduler-k8s-cp-1".into(), action: "Binding" }, created));
+            v.push(Ev::new(
+                ns,
+                "ReplicaSet",
+                &new_rs,
+                &rs_uid,
+                "SuccessfulCreate",
+                format!("Created pod: {pname}"),
+                ctl("replicaset-controller"),
+                created,
+            ));
+            v.push(Ev::new(
+                ns,
+                "Pod",
+                &pname,
+                &uid,
+                "Scheduled",
+                format!("Successfully assigned {ns}/{pname} to {node}"),
+                Source::Scheduler {
+                    instance: "default-scheduler-k8s-cp-1".into(),
+                    action: "Binding",
+                },
+                created,
+            ));
             let mut containers = vec![(w.name.clone(), img.spec_ref.clone(), img.size)];
             if let Some(s) = w.sidecar {
                 let (image, size, _, name) = super::plan::SIDECARS[s];
@@ -243,14 +314,62 @@ impl Cluster {
                 if rng.chance(300) {
                     let secs = 1 + size / 40_000_000;
                     let ms = rng.below(1000);
-                    v.push(Ev::new(ns, "Pod", &pname, &uid, "Pulling", format!("Pulling image \"{image}\""), kubelet(), at).field(&c));
+                    v.push(
+                        Ev::new(
+                            ns,
+                            "Pod",
+                            &pname,
+                            &uid,
+                            "Pulling",
+                            format!("Pulling image \"{image}\""),
+                            kubelet(),
+                            at,
+                        )
+                        .field(&c),
+                    );
                     at += secs as i64;
                     v.push(Ev::new(ns, "Pod", &pname, &uid, "Pulled", format!("Successfully pulled image \"{image}\" in {secs}.{ms:03}s ({secs}.{ms:03}s including waiting). Image size: {size} bytes."), kubelet(), at).field(&c));
                 } else {
-                    v.push(Ev::new(ns, "Pod", &pname, &uid, "Pulled", format!("Container image \"{image}\" already present on machine"), kubelet(), at).field(&c));
+                    v.push(
+                        Ev::new(
+                            ns,
+                            "Pod",
+                            &pname,
+                            &uid,
+                            "Pulled",
+                            format!("Container image \"{image}\" already present on machine"),
+                            kubelet(),
+                            at,
+                        )
+                        .field(&c),
+                    );
                 }
-                v.push(Ev::new(ns, "Pod", &pname, &uid, "Created", format!("Created container {c}"), kubelet(), at).field(&c));
-                v.push(Ev::new(ns, "Pod", &pname, &uid, "Started", format!("Started container {c}"), kubelet(), at + 1).field(&c));
+                v.push(
+                    Ev::new(
+                        ns,
+                        "Pod",
+                        &pname,
+                        &uid,
+                        "Created",
+                        format!("Created container {c}"),
+                        kubelet(),
+                        at,
+                    )
+                    .field(&c),
+                );
+                v.push(
+                    Ev::new(
+                        ns,
+                        "Pod",
+                        &pname,
+                        &uid,
+                        "Started",
+                        format!("Started container {c}"),
+                        kubelet(),
+                        at + 1,
+                    )
+                    .field(&c),
+                );
             }
             if rng.chance(250) {
                 let ip = &self.pods[i].ip;
@@ -265,8 +384,23 @@ impl Cluster {
             let mut old = Rng::keyed(self.seed, &format!("oldpod:{ns}/{pname}"));
             let old_name = format!("{old_rs}-{}", old.k8s_suffix(5));
             let first_worker = self.tt_nodes[0];
-            let old_node = self.nodes[first_worker + old.below((self.nodes.len() - first_worker) as u64) as usize].name.clone();
-            v.push(Ev::new(ns, "Pod", &old_name, &old.uid(), "Killing", format!("Stopping container {}", w.name), Source::Kubelet(old_node), created + 15).field(&w.name));
+            let old_node = self.nodes
+                [first_worker + old.below((self.nodes.len() - first_worker) as u64) as usize]
+                .name
+                .clone();
+            v.push(
+                Ev::new(
+                    ns,
+                    "Pod",
+                    &old_name,
+                    &old.uid(),
+                    "Killing",
+                    format!("Stopping container {}", w.name),
+                    Source::Kubelet(old_node),
+                    created + 15,
+                )
+                .field(&w.name),
+            );
         }
         v
     }
@@ -286,10 +420,15 @@ impl Cluster {
                 .collect();
             has.extend(self.carried_images[i].iter().cloned());
             for &p in &self.pods_by_node[i] {
-                has.insert(self.images[self.workloads[self.pods[p as usize].wl as usize].image].tag_ref.clone());
+                has.insert(
+                    self.images[self.workloads[self.pods[p as usize].wl as usize].image]
+                        .tag_ref
+                        .clone(),
+                );
             }
             if list.iter().any(|img| !has.contains(img)) {
-                self.expected.insert(format!("TT-IMG-001 Node {}", self.nodes[i].name));
+                self.expected
+                    .insert(format!("TT-IMG-001 Node {}", self.nodes[i].name));
             }
         }
         Ok(())
@@ -305,7 +444,10 @@ impl Cluster {
         let pause = "registry.k8s.io/pause:3.10";
         add(Image {
             tag_ref: pause.into(),
-            digest_ref: format!("registry.k8s.io/pause@sha256:{}", Rng::keyed(self.seed, pause).hex(64)),
+            digest_ref: format!(
+                "registry.k8s.io/pause@sha256:{}",
+                Rng::keyed(self.seed, pause).hex(64)
+            ),
             size: 320_368,
         });
         let mut system = vec![&self.base.kube_proxy, &self.base.flannel];
@@ -313,7 +455,12 @@ impl Cluster {
             system.extend(self.base.static_pods.iter());
         }
         for pod in system {
-            for c in pod["status"]["containerStatuses"].as_array().into_iter().chain(pod["status"]["initContainerStatuses"].as_array()).flatten() {
+            for c in pod["status"]["containerStatuses"]
+                .as_array()
+                .into_iter()
+                .chain(pod["status"]["initContainerStatuses"].as_array())
+                .flatten()
+            {
                 if let Some(im) = c["image"].as_str().and_then(|s| self.base.images.get(s)) {
                     add(im.clone());
                 }
@@ -331,7 +478,11 @@ impl Cluster {
         }
         let filler = |idx: usize| {
             let f = &self.images[idx];
-            Image { tag_ref: f.tag_ref.clone(), digest_ref: f.digest_ref.clone(), size: f.size }
+            Image {
+                tag_ref: f.tag_ref.clone(),
+                digest_ref: f.digest_ref.clone(),
+                size: f.size,
+            }
         };
         for &p in &self.pods_by_node[i] {
             let w = &self.workloads[self.pods[p as usize].wl as usize];
@@ -355,36 +506,58 @@ impl Cluster {
 /// workers 0–2 (names, addresses, uids, pod IPs), and the `kubernetes` Service points at the
 /// control planes.
 fn rebind(base: &mut Base, nodes: &mut [NodePlan], tt: [usize; 3], seed: u64) {
-    let mut remap = Remap { exact: HashMap::new(), prefixes: Vec::new(), shift: 0 };
+    let mut remap = Remap {
+        exact: HashMap::new(),
+        prefixes: Vec::new(),
+        shift: 0,
+    };
     for (old, &i) in base.old_nodes.iter().zip(&tt) {
         remap.exact.insert(old.name.clone(), nodes[i].name.clone());
         remap.exact.insert(old.ip.clone(), nodes[i].ip.clone());
-        remap.exact.insert(old.uid.clone(), super::util::uid_of(seed, &format!("node:{}", nodes[i].name)));
-        remap.prefixes.push((old.pod_prefix.clone(), nodes[i].pod_prefix.clone()));
+        remap.exact.insert(
+            old.uid.clone(),
+            super::util::uid_of(seed, &format!("node:{}", nodes[i].name)),
+        );
+        remap
+            .prefixes
+            .push((old.pod_prefix.clone(), nodes[i].pod_prefix.clone()));
     }
     for item in &mut base.items {
         remap.apply(item);
     }
-    let cp_ips: Vec<String> = nodes.iter().filter(|n| n.cp).map(|n| n.ip.clone()).collect();
+    let cp_ips: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.cp)
+        .map(|n| n.ip.clone())
+        .collect();
     for item in &mut base.items {
         if namespace(item) == "default" && name(item) == "kubernetes" {
             match kind(item) {
                 "Endpoints" => {
-                    item["subsets"][0]["addresses"] = cp_ips.iter().map(|ip| json!({"ip": ip})).collect();
+                    item["subsets"][0]["addresses"] =
+                        cp_ips.iter().map(|ip| json!({"ip": ip})).collect();
                 }
                 "EndpointSlice" => {
-                    item["endpoints"] = cp_ips.iter().map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}})).collect();
+                    item["endpoints"] = cp_ips
+                        .iter()
+                        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+                        .collect();
                 }
                 _ => {}
             }
         }
     }
     for item in base.items.iter().filter(|v| kind(v) == "Pod") {
-        let (Some(node), Some(ip)) = (str_at(item, &["spec", "nodeName"]), str_at(item, &["status", "podIP"])) else {
+        let (Some(node), Some(ip)) = (
+            str_at(item, &["spec", "nodeName"]),
+            str_at(item, &["status", "podIP"]),
+        ) else {
             continue;
         };
         if let Some(n) = nodes.iter_mut().find(|n| n.name == node)
-            && let Some(octet) = ip.strip_prefix(n.pod_prefix.as_str()).and_then(|o| o.parse::<u8>().ok())
+            && let Some(octet) = ip
+                .strip_prefix(n.pod_prefix.as_str())
+                .and_then(|o| o.parse::<u8>().ok())
         {
             n.mark_octet(octet);
         }
@@ -395,11 +568,18 @@ fn rebind(base: &mut Base, nodes: &mut [NodePlan], tt: [usize; 3], seed: u64) {
 fn carried_load(base: &Base, nodes: &mut [NodePlan]) -> Vec<BTreeSet<String>> {
     let mut images = vec![BTreeSet::new(); nodes.len()];
     for pod in base.items.iter().filter(|v| kind(v) == "Pod") {
-        let Some(i) = str_at(pod, &["spec", "nodeName"]).and_then(|n| nodes.iter().position(|x| x.name == n)) else {
+        let Some(i) =
+            str_at(pod, &["spec", "nodeName"]).and_then(|n| nodes.iter().position(|x| x.name == n))
+        else {
             continue;
         };
         let st = &pod["status"];
-        for c in st["containerStatuses"].as_array().into_iter().chain(st["initContainerStatuses"].as_array()).flatten() {
+        for c in st["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .chain(st["initContainerStatuses"].as_array())
+            .flatten()
+        {
             if c["imageID"].as_str().is_some_and(|id| !id.is_empty())
                 && let Some(img) = c["image"].as_str()
             {
@@ -419,7 +599,10 @@ fn carried_load(base: &Base, nodes: &mut [NodePlan]) -> Vec<BTreeSet<String>> {
 /// kube-proxy and flannel on every node, the static pods on control planes: their requests,
 /// and how many there are.
 fn system_load(base: &Base, nodes: &mut [NodePlan]) -> usize {
-    let per_node: Vec<(i128, i128)> = [&base.kube_proxy, &base.flannel].iter().map(|p| pod_mem(p)).collect();
+    let per_node: Vec<(i128, i128)> = [&base.kube_proxy, &base.flannel]
+        .iter()
+        .map(|p| pod_mem(p))
+        .collect();
     let per_cp: Vec<(i128, i128)> = base.static_pods.iter().map(pod_mem).collect();
     let mut count = 0;
     for n in nodes.iter_mut() {
@@ -455,8 +638,19 @@ enum Src {
 }
 
 const KINDS: &[&str] = &[
-    "Node", "StorageClass", "PersistentVolume", "PersistentVolumeClaim", "Namespace", "Pod", "Service",
-    "Endpoints", "EndpointSlice", "StatefulSet", "Deployment", "ReplicaSet", "Event",
+    "Node",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Namespace",
+    "Pod",
+    "Service",
+    "Endpoints",
+    "EndpointSlice",
+    "StatefulSet",
+    "Deployment",
+    "ReplicaSet",
+    "Event",
 ];
 
 impl Cluster {
@@ -468,25 +662,63 @@ impl Cluster {
             .iter()
             .enumerate()
             .filter(|(_, it)| kind(it) == k)
-            .map(|(i, it)| (namespace(it).to_string(), name(it).to_string(), Src::Carried(i)))
+            .map(|(i, it)| {
+                (
+                    namespace(it).to_string(),
+                    name(it).to_string(),
+                    Src::Carried(i),
+                )
+            })
             .collect();
-        let wl = |f: &dyn Fn(&Workload) -> bool| -> Vec<usize> { (0..self.workloads.len()).filter(|&i| f(&self.workloads[i])).collect() };
+        let wl = |f: &dyn Fn(&Workload) -> bool| -> Vec<usize> {
+            (0..self.workloads.len())
+                .filter(|&i| f(&self.workloads[i]))
+                .collect()
+        };
         let ns = |w: &Workload| self.namespaces[w.ns].clone();
         match k {
-            "Node" => v.extend(self.nodes.iter().enumerate().map(|(i, n)| (String::new(), n.name.clone(), Src::Node(i)))),
-            "Namespace" => v.extend(self.namespaces.iter().enumerate().map(|(i, n)| (String::new(), n.clone(), Src::Namespace(i)))),
+            "Node" => v.extend(
+                self.nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (String::new(), n.name.clone(), Src::Node(i))),
+            ),
+            "Namespace" => v.extend(
+                self.namespaces
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (String::new(), n.clone(), Src::Namespace(i))),
+            ),
             "Pod" => {
                 for (i, n) in self.nodes.iter().enumerate() {
-                    v.push(("kube-system".into(), self.system_pod_name(i, "kube-proxy-"), Src::System(i, 0)));
-                    v.push(("kube-system".into(), self.system_pod_name(i, "kube-flannel-ds-"), Src::System(i, 1)));
+                    v.push((
+                        "kube-system".into(),
+                        self.system_pod_name(i, "kube-proxy-"),
+                        Src::System(i, 0),
+                    ));
+                    v.push((
+                        "kube-system".into(),
+                        self.system_pod_name(i, "kube-flannel-ds-"),
+                        Src::System(i, 1),
+                    ));
                     if n.cp {
                         for (j, t) in self.base.static_pods.iter().enumerate() {
                             let component = name(t).trim_end_matches("k8s-master");
-                            v.push(("kube-system".into(), format!("{component}{}", n.name), Src::System(i, j + 2)));
+                            v.push((
+                                "kube-system".into(),
+                                format!("{component}{}", n.name),
+                                Src::System(i, j + 2),
+                            ));
                         }
                     }
                 }
-                v.extend((0..self.pods.len()).map(|i| (ns(&self.workloads[self.pods[i].wl as usize]), self.pod_name(i), Src::Pod(i))));
+                v.extend((0..self.pods.len()).map(|i| {
+                    (
+                        ns(&self.workloads[self.pods[i].wl as usize]),
+                        self.pod_name(i),
+                        Src::Pod(i),
+                    )
+                }));
             }
             "Service" | "Endpoints" | "EndpointSlice" => {
                 for i in wl(&|w| w.service) {
@@ -499,8 +731,20 @@ impl Cluster {
                     v.push((ns(w), n, src));
                 }
             }
-            "StatefulSet" => v.extend(wl(&|w| w.sts).into_iter().map(|i| (ns(&self.workloads[i]), self.workloads[i].name.clone(), Src::StatefulSet(i)))),
-            "Deployment" => v.extend(wl(&|w| !w.sts).into_iter().map(|i| (ns(&self.workloads[i]), self.workloads[i].name.clone(), Src::Deployment(i)))),
+            "StatefulSet" => v.extend(wl(&|w| w.sts).into_iter().map(|i| {
+                (
+                    ns(&self.workloads[i]),
+                    self.workloads[i].name.clone(),
+                    Src::StatefulSet(i),
+                )
+            })),
+            "Deployment" => v.extend(wl(&|w| !w.sts).into_iter().map(|i| {
+                (
+                    ns(&self.workloads[i]),
+                    self.workloads[i].name.clone(),
+                    Src::Deployment(i),
+                )
+            })),
             "ReplicaSet" => {
                 for i in wl(&|w| !w.sts) {
                     let w = &self.workloads[i];
@@ -511,15 +755,30 @@ impl Cluster {
                 }
             }
             "PersistentVolumeClaim" | "PersistentVolume" => {
-                for i in (0..self.pods.len()).filter(|&i| self.workloads[self.pods[i].wl as usize].sts) {
+                for i in
+                    (0..self.pods.len()).filter(|&i| self.workloads[self.pods[i].wl as usize].sts)
+                {
                     if k == "PersistentVolume" {
-                        v.push((String::new(), format!("pvc-{}", self.pvc_uid(i)), Src::Pv(i)));
+                        v.push((
+                            String::new(),
+                            format!("pvc-{}", self.pvc_uid(i)),
+                            Src::Pv(i),
+                        ));
                     } else {
-                        v.push((ns(&self.workloads[self.pods[i].wl as usize]), format!("data-{}", self.pod_name(i)), Src::Pvc(i)));
+                        v.push((
+                            ns(&self.workloads[self.pods[i].wl as usize]),
+                            format!("data-{}", self.pod_name(i)),
+                            Src::Pvc(i),
+                        ));
                     }
                 }
             }
-            "Event" => v.extend(self.events.iter().enumerate().map(|(i, e)| (e.ns.clone(), e.name(), Src::Event(i)))),
+            "Event" => v.extend(
+                self.events
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (e.ns.clone(), e.name(), Src::Event(i))),
+            ),
             _ => {}
         }
         v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
@@ -547,7 +806,11 @@ impl Cluster {
 
     fn node(&self, i: usize) -> Value {
         let n = &self.nodes[i];
-        let (template, tnode) = if n.cp { (&self.base.node_cp, "k8s-master") } else { (&self.base.node_worker, "ubuntu") };
+        let (template, tnode) = if n.cp {
+            (&self.base.node_cp, "k8s-master")
+        } else {
+            (&self.base.node_worker, "ubuntu")
+        };
         let mut v = self.rebased_node(template, tnode, i);
         let mut rng = Rng::keyed(self.seed, &format!("nodeobj:{}", n.name));
         let m = &mut v["metadata"];
@@ -560,12 +823,16 @@ impl Cluster {
         m["uid"] = self.node_uid(i).into();
         if let Some(l) = m["labels"].as_object_mut() {
             l.remove("mem-class");
-            l.insert("topology.kubernetes.io/zone".into(), format!("zone-{}", ["a", "b", "c"][i % 3]).into());
+            l.insert(
+                "topology.kubernetes.io/zone".into(),
+                format!("zone-{}", ["a", "b", "c"][i % 3]).into(),
+            );
         }
         let cidr = format!("{}0/24", n.pod_prefix);
         v["spec"] = json!({"podCIDR": cidr, "podCIDRs": [cidr]});
         if n.cp {
-            v["spec"]["taints"] = json!([{"effect": "NoSchedule", "key": "node-role.kubernetes.io/control-plane"}]);
+            v["spec"]["taints"] =
+                json!([{"effect": "NoSchedule", "key": "node-role.kubernetes.io/control-plane"}]);
         }
         let st = &mut v["status"];
         for (key, ki) in [("capacity", n.cap_ki), ("allocatable", n.alloc_ki)] {
@@ -591,9 +858,17 @@ impl Cluster {
     }
 
     fn rebased_node(&self, template: &Value, tnode: &str, i: usize) -> Value {
-        let old = self.base.old_nodes.iter().find(|o| o.name == tnode).expect("template node");
+        let old = self
+            .base
+            .old_nodes
+            .iter()
+            .find(|o| o.name == tnode)
+            .expect("template node");
         let remap = Remap {
-            exact: HashMap::from([(old.name.clone(), self.nodes[i].name.clone()), (old.ip.clone(), self.nodes[i].ip.clone())]),
+            exact: HashMap::from([
+                (old.name.clone(), self.nodes[i].name.clone()),
+                (old.ip.clone(), self.nodes[i].ip.clone()),
+            ]),
             prefixes: Vec::new(),
             shift: self.nodes[i].created - old.created,
         };
@@ -605,7 +880,9 @@ impl Cluster {
     /// The NodeMetricsList document: usage well under 85% of allocatable, except the node of
     /// failure 2 at 97%.
     fn metrics(&self) -> String {
-        let mut out = String::from(r#"{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},"items":["#);
+        let mut out = String::from(
+            r#"{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},"items":["#,
+        );
         for (i, n) in self.nodes.iter().enumerate() {
             let mut rng = Rng::keyed(self.seed, &format!("metrics:{}", n.name));
             let alloc = i128::from(n.alloc_ki) * 1024;

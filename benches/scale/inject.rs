@@ -55,7 +55,10 @@ fn slice_of<'a>(items: &'a mut [Value], svc: &str) -> &'a mut Value {
 }
 
 fn node_index(nodes: &[NodePlan], n: &str) -> usize {
-    nodes.iter().position(|x| x.name == n).expect("pod on a known node")
+    nodes
+        .iter()
+        .position(|x| x.name == n)
+        .expect("pod on a known node")
 }
 
 /// A pod's conditions when its containers run but are not ready (or not started).
@@ -81,10 +84,16 @@ struct Old {
 fn recreate(pod: &mut Value, rng: &mut Rng, t: i64, node: &mut NodePlan) -> Old {
     let old = Old {
         name: name(pod).to_string(),
-        uid: str_at(pod, &["metadata", "uid"]).unwrap_or_default().to_string(),
-        node: str_at(pod, &["spec", "nodeName"]).unwrap_or_default().to_string(),
+        uid: str_at(pod, &["metadata", "uid"])
+            .unwrap_or_default()
+            .to_string(),
+        node: str_at(pod, &["spec", "nodeName"])
+            .unwrap_or_default()
+            .to_string(),
     };
-    let generate = str_at(pod, &["metadata", "generateName"]).unwrap_or_default().to_string();
+    let generate = str_at(pod, &["metadata", "generateName"])
+        .unwrap_or_default()
+        .to_string();
     let m = &mut pod["metadata"];
     m["name"] = format!("{generate}{}", rng.k8s_suffix(5)).into();
     m["uid"] = rng.uid().into();
@@ -112,16 +121,27 @@ fn container(pod: &Value) -> (String, String, u64) {
 
 /// The Service's endpoint for the re-created pod, not ready (or gone when `ip` is None).
 fn endpoint_not_ready(items: &mut [Value], svc: &str, pod: &Value, t: i64) {
-    let (pname, uid) = (name(pod).to_string(), str_at(pod, &["metadata", "uid"]).unwrap_or_default().to_string());
-    let ip = str_at(pod, &["status", "podIP"]).unwrap_or_default().to_string();
-    let node = str_at(pod, &["spec", "nodeName"]).unwrap_or_default().to_string();
+    let (pname, uid) = (
+        name(pod).to_string(),
+        str_at(pod, &["metadata", "uid"])
+            .unwrap_or_default()
+            .to_string(),
+    );
+    let ip = str_at(pod, &["status", "podIP"])
+        .unwrap_or_default()
+        .to_string();
+    let node = str_at(pod, &["spec", "nodeName"])
+        .unwrap_or_default()
+        .to_string();
     let target = json!({"kind": "Pod", "name": pname, "namespace": NS, "uid": uid});
     let ep = find(items, "Endpoints", |n| n == svc);
-    ep["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"] = ts(t).into();
+    ep["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"] =
+        ts(t).into();
     let ports = ep["subsets"][0]["ports"].clone();
     ep["subsets"] = json!([{"notReadyAddresses": [{"ip": ip, "nodeName": node, "targetRef": target}], "ports": ports}]);
     let sl = slice_of(items, svc);
-    sl["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"] = ts(t).into();
+    sl["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"] =
+        ts(t).into();
     sl["endpoints"] = json!([{
         "addresses": [ip],
         "conditions": {"ready": false, "serving": false, "terminating": false},
@@ -133,12 +153,14 @@ fn endpoint_not_ready(items: &mut [Value], svc: &str, pod: &Value, t: i64) {
 /// A Service with no pod behind it: Endpoints without subsets, an empty EndpointSlice.
 fn endpoints_empty(items: &mut [Value], svc: &str, t: i64) {
     let ep = find(items, "Endpoints", |n| n == svc);
-    ep["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"] = ts(t).into();
+    ep["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"] =
+        ts(t).into();
     if let Some(m) = ep.as_object_mut() {
         m.remove("subsets");
     }
     let sl = slice_of(items, svc);
-    sl["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"] = ts(t).into();
+    sl["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"] =
+        ts(t).into();
     sl["endpoints"] = Value::Null;
     sl["ports"] = Value::Null;
 }
@@ -146,7 +168,10 @@ fn endpoints_empty(items: &mut [Value], svc: &str, t: i64) {
 /// Deployment and ReplicaSet status with the one replica unavailable.
 fn unavailable(items: &mut [Value], deploy: &str, t: i64, deadline: bool) {
     let rs_name = {
-        let rs = find(items, "ReplicaSet", |n| n.strip_prefix(deploy).is_some_and(|r| r.starts_with('-')) && n.matches('-').count() == deploy.matches('-').count() + 1);
+        let rs = find(items, "ReplicaSet", |n| {
+            n.strip_prefix(deploy).is_some_and(|r| r.starts_with('-'))
+                && n.matches('-').count() == deploy.matches('-').count() + 1
+        });
         rs["status"] = json!({"fullyLabeledReplicas": 1, "observedGeneration": 1, "replicas": 1, "terminatingReplicas": 0});
         name(rs).to_string()
     };
@@ -171,17 +196,60 @@ fn unavailable(items: &mut [Value], deploy: &str, t: i64, deadline: bool) {
 
 fn rs_of(pod: &Value) -> (String, String) {
     let o = &pod["metadata"]["ownerReferences"][0];
-    (o["name"].as_str().unwrap_or_default().into(), o["uid"].as_str().unwrap_or_default().into())
+    (
+        o["name"].as_str().unwrap_or_default().into(),
+        o["uid"].as_str().unwrap_or_default().into(),
+    )
 }
 
 /// Killing (old pod), SuccessfulCreate and Scheduled (new pod).
 fn replaced_events(ctx: &mut Ctx, pod: &Value, old: &Old, c: &str, t: i64) {
     let (rs, rs_uid) = rs_of(pod);
-    let (pname, uid) = (name(pod).to_string(), str_at(pod, &["metadata", "uid"]).unwrap_or_default().to_string());
-    let node = str_at(pod, &["spec", "nodeName"]).unwrap_or_default().to_string();
-    ctx.events.push(Ev::new(NS, "Pod", &old.name, &old.uid, "Killing", format!("Stopping container {c}"), Source::Kubelet(old.node.clone()), t - 1).field(c));
-    ctx.events.push(Ev::new(NS, "ReplicaSet", &rs, &rs_uid, "SuccessfulCreate", format!("Created pod: {pname}"), Source::Controller("replicaset-controller"), t));
-    ctx.events.push(Ev::new(NS, "Pod", &pname, &uid, "Scheduled", format!("Successfully assigned {NS}/{pname} to {node}"), Source::Scheduler { instance: ctx.scheduler.clone(), action: "Binding" }, t));
+    let (pname, uid) = (
+        name(pod).to_string(),
+        str_at(pod, &["metadata", "uid"])
+            .unwrap_or_default()
+            .to_string(),
+    );
+    let node = str_at(pod, &["spec", "nodeName"])
+        .unwrap_or_default()
+        .to_string();
+    ctx.events.push(
+        Ev::new(
+            NS,
+            "Pod",
+            &old.name,
+            &old.uid,
+            "Killing",
+            format!("Stopping container {c}"),
+            Source::Kubelet(old.node.clone()),
+            t - 1,
+        )
+        .field(c),
+    );
+    ctx.events.push(Ev::new(
+        NS,
+        "ReplicaSet",
+        &rs,
+        &rs_uid,
+        "SuccessfulCreate",
+        format!("Created pod: {pname}"),
+        Source::Controller("replicaset-controller"),
+        t,
+    ));
+    ctx.events.push(Ev::new(
+        NS,
+        "Pod",
+        &pname,
+        &uid,
+        "Scheduled",
+        format!("Successfully assigned {NS}/{pname} to {node}"),
+        Source::Scheduler {
+            instance: ctx.scheduler.clone(),
+            action: "Binding",
+        },
+        t,
+    ));
 }
 
 /// Failure 1: no tsdb leader, and two ts-* pods that need the database.
@@ -192,16 +260,33 @@ pub fn no_tsdb_leader(items: &mut [Value], ctx: &mut Ctx) {
         pod["metadata"]["labels"]["role"] = "follower".into();
     }
     endpoints_empty(items, "tsdb-mysql-leader", demoted);
-    ctx.expected.push(format!("TT-DB-001 Service {NS}/tsdb-mysql-leader"));
+    ctx.expected
+        .push(format!("TT-DB-001 Service {NS}/tsdb-mysql-leader"));
     let deleted = ctx.now - 40 * 60;
-    for (deploy, restarts, crash) in [("ts-auth-service", 8u32, true), ("ts-user-service", 3, false)] {
+    for (deploy, restarts, crash) in [
+        ("ts-auth-service", 8u32, true),
+        ("ts-user-service", 3, false),
+    ] {
         let mut rng = Rng::keyed(ctx.seed, &format!("inject:{deploy}"));
-        let pod = find(items, "Pod", |n| n.starts_with(&format!("{deploy}-")) && n.matches('-').count() == deploy.matches('-').count() + 2);
-        let node_i = node_index(ctx.nodes, str_at(pod, &["spec", "nodeName"]).unwrap_or_default());
+        let pod = find(items, "Pod", |n| {
+            n.starts_with(&format!("{deploy}-"))
+                && n.matches('-').count() == deploy.matches('-').count() + 2
+        });
+        let node_i = node_index(
+            ctx.nodes,
+            str_at(pod, &["spec", "nodeName"]).unwrap_or_default(),
+        );
         let old = recreate(pod, &mut rng, deleted, &mut ctx.nodes[node_i]);
         let (c, image, port) = container(pod);
-        let (pname, uid) = (name(pod).to_string(), str_at(pod, &["metadata", "uid"]).unwrap_or_default().to_string());
-        let ip = str_at(pod, &["status", "podIP"]).unwrap_or_default().to_string();
+        let (pname, uid) = (
+            name(pod).to_string(),
+            str_at(pod, &["metadata", "uid"])
+                .unwrap_or_default()
+                .to_string(),
+        );
+        let ip = str_at(pod, &["status", "podIP"])
+            .unwrap_or_default()
+            .to_string();
         let last_start = ctx.now - if crash { 150 } else { 170 };
         let status = &mut pod["status"];
         status["conditions"] = not_ready_conditions(deleted + 1, &c);
@@ -233,12 +318,54 @@ pub fn no_tsdb_leader(items: &mut [Value], ctx: &mut Ctx) {
         unavailable(items, deploy, deleted, false);
         replaced_events(ctx, &pod, &old, &c, deleted);
         let host = Source::Kubelet(ctx.nodes[node_i].name.clone());
-        let ev = |reason, msg: String, first, count, last| Ev::new(NS, "Pod", &pname, &uid, reason, msg, host.clone(), first).field(&c).repeat(count, last);
-        ctx.events.push(ev("Pulled", format!("Container image \"{image}\" already present on machine"), deleted + 2, restarts + 1, last_start));
-        ctx.events.push(ev("Created", format!("Created container {c}"), deleted + 2, restarts + 1, last_start));
-        ctx.events.push(ev("Started", format!("Started container {c}"), deleted + 2, restarts + 1, last_start));
-        ctx.events.push(ev("Unhealthy", format!("Readiness probe failed: dial tcp {ip}:{port}: connect: connection refused"), deleted + 62, restarts * 9 + 4, ctx.now - 25).warning());
-        ctx.events.push(ev("BackOff", format!("Back-off restarting failed container {c} in pod {pname}_{NS}({uid})"), deleted + 140, if crash { 96 } else { 14 }, ctx.now - if crash { 20 } else { 400 }).warning());
+        let ev = |reason, msg: String, first, count, last| {
+            Ev::new(NS, "Pod", &pname, &uid, reason, msg, host.clone(), first)
+                .field(&c)
+                .repeat(count, last)
+        };
+        ctx.events.push(ev(
+            "Pulled",
+            format!("Container image \"{image}\" already present on machine"),
+            deleted + 2,
+            restarts + 1,
+            last_start,
+        ));
+        ctx.events.push(ev(
+            "Created",
+            format!("Created container {c}"),
+            deleted + 2,
+            restarts + 1,
+            last_start,
+        ));
+        ctx.events.push(ev(
+            "Started",
+            format!("Started container {c}"),
+            deleted + 2,
+            restarts + 1,
+            last_start,
+        ));
+        ctx.events.push(
+            ev(
+                "Unhealthy",
+                format!(
+                    "Readiness probe failed: dial tcp {ip}:{port}: connect: connection refused"
+                ),
+                deleted + 62,
+                restarts * 9 + 4,
+                ctx.now - 25,
+            )
+            .warning(),
+        );
+        ctx.events.push(
+            ev(
+                "BackOff",
+                format!("Back-off restarting failed container {c} in pod {pname}_{NS}({uid})"),
+                deleted + 140,
+                if crash { 96 } else { 14 },
+                ctx.now - if crash { 20 } else { 400 },
+            )
+            .warning(),
+        );
     }
 }
 
@@ -250,7 +377,12 @@ pub fn image_pull_backoff(items: &mut [Value], ctx: &mut Ctx) {
     let pod = find(items, "Pod", |n| n.starts_with("ts-avatar-service-"));
     let old = recreate(pod, &mut rng, t, &mut ctx.nodes[ctx.avatar_node]);
     let (c, image, _) = container(pod);
-    let (pname, uid) = (name(pod).to_string(), str_at(pod, &["metadata", "uid"]).unwrap_or_default().to_string());
+    let (pname, uid) = (
+        name(pod).to_string(),
+        str_at(pod, &["metadata", "uid"])
+            .unwrap_or_default()
+            .to_string(),
+    );
     let status = &mut pod["status"];
     status["phase"] = "Pending".into();
     status["conditions"] = not_ready_conditions(t + 1, &c);
@@ -270,14 +402,50 @@ pub fn image_pull_backoff(items: &mut [Value], ctx: &mut Ctx) {
     unavailable(items, deploy, t, true);
     replaced_events(ctx, &pod, &old, &c, t);
     let host = Source::Kubelet(ctx.nodes[ctx.avatar_node].name.clone());
-    let ev = |reason, msg: String, first, count, last| Ev::new(NS, "Pod", &pname, &uid, reason, msg, host.clone(), first).field(&c).repeat(count, last);
-    let repo = AVATAR_IMAGE.rsplit_once(':').map_or(AVATAR_IMAGE, |(r, _)| r);
+    let ev = |reason, msg: String, first, count, last| {
+        Ev::new(NS, "Pod", &pname, &uid, reason, msg, host.clone(), first)
+            .field(&c)
+            .repeat(count, last)
+    };
+    let repo = AVATAR_IMAGE
+        .rsplit_once(':')
+        .map_or(AVATAR_IMAGE, |(r, _)| r);
     let path = repo.trim_start_matches("docker.io/");
-    ctx.events.push(ev("Pulling", format!("Pulling image \"{image}\""), t + 2, 7, ctx.now - 190));
+    ctx.events.push(ev(
+        "Pulling",
+        format!("Pulling image \"{image}\""),
+        t + 2,
+        7,
+        ctx.now - 190,
+    ));
     ctx.events.push(ev("Failed", format!("Failed to pull image \"{image}\": rpc error: code = Unknown desc = failed to pull and unpack image \"{AVATAR_IMAGE}\": failed to resolve reference \"{AVATAR_IMAGE}\": failed to do request: Head \"https://registry-1.docker.io/v2/{path}/manifests/0.2.0\": dial tcp: lookup registry-1.docker.io: i/o timeout"), t + 22, 7, ctx.now - 170).warning());
-    ctx.events.push(ev("Failed", "Error: ErrImagePull".into(), t + 22, 7, ctx.now - 170).warning());
-    ctx.events.push(ev("BackOff", format!("Back-off pulling image \"{image}\""), t + 23, 118, ctx.now - 12));
-    ctx.events.push(ev("Failed", "Error: ImagePullBackOff".into(), t + 23, 118, ctx.now - 12).warning());
+    ctx.events.push(
+        ev(
+            "Failed",
+            "Error: ErrImagePull".into(),
+            t + 22,
+            7,
+            ctx.now - 170,
+        )
+        .warning(),
+    );
+    ctx.events.push(ev(
+        "BackOff",
+        format!("Back-off pulling image \"{image}\""),
+        t + 23,
+        118,
+        ctx.now - 12,
+    ));
+    ctx.events.push(
+        ev(
+            "Failed",
+            "Error: ImagePullBackOff".into(),
+            t + 23,
+            118,
+            ctx.now - 12,
+        )
+        .warning(),
+    );
 }
 
 /// Failure 4: a nodeSelector no node matches.
@@ -300,7 +468,9 @@ pub fn unmatched_selector(items: &mut [Value], ctx: &mut Ctx) {
         d["metadata"]["annotations"][key] = format!("{}\n", super::emit::json_compact(&a)).into();
     }
     let rs_name = format!("{deploy}-{hash}");
-    let rs = find(items, "ReplicaSet", |n| n.starts_with(&format!("{deploy}-")) && n.matches('-').count() == 4);
+    let rs = find(items, "ReplicaSet", |n| {
+        n.starts_with(&format!("{deploy}-")) && n.matches('-').count() == 4
+    });
     rs["metadata"]["name"] = rs_name.clone().into();
     rs["metadata"]["uid"] = rs_uid.clone().into();
     rs["metadata"]["creationTimestamp"] = ts(t).into();
@@ -312,8 +482,12 @@ pub fn unmatched_selector(items: &mut [Value], ctx: &mut Ctx) {
     let pod = find(items, "Pod", |n| n.starts_with(&format!("{deploy}-")));
     let old = Old {
         name: name(pod).to_string(),
-        uid: str_at(pod, &["metadata", "uid"]).unwrap_or_default().to_string(),
-        node: str_at(pod, &["spec", "nodeName"]).unwrap_or_default().to_string(),
+        uid: str_at(pod, &["metadata", "uid"])
+            .unwrap_or_default()
+            .to_string(),
+        node: str_at(pod, &["spec", "nodeName"])
+            .unwrap_or_default()
+            .to_string(),
     };
     let pname = format!("{rs_name}-{}", rng.k8s_suffix(5));
     let uid = rng.uid();
@@ -331,7 +505,10 @@ pub fn unmatched_selector(items: &mut [Value], ctx: &mut Ctx) {
     let (total, tainted) = (ctx.nodes.len(), ctx.nodes.iter().filter(|n| n.cp).count());
     let mut reasons = [
         format!("{tainted} node(s) had untolerated taint(s)"),
-        format!("{} node(s) didn't match Pod's node affinity/selector", total - tainted),
+        format!(
+            "{} node(s) didn't match Pod's node affinity/selector",
+            total - tainted
+        ),
     ];
     reasons.sort();
     let msg = format!(
@@ -347,10 +524,53 @@ pub fn unmatched_selector(items: &mut [Value], ctx: &mut Ctx) {
     endpoints_empty(items, deploy, t);
     unavailable(items, deploy, t, true);
     let c = deploy;
-    ctx.events.push(Ev::new(NS, "Pod", &old.name, &old.uid, "Killing", format!("Stopping container {c}"), Source::Kubelet(old.node.clone()), t - 9).field(c));
-    ctx.events.push(Ev::new(NS, "Deployment", deploy, &d_uid, "ScalingReplicaSet", format!("Scaled up replica set {rs_name} from 0 to 1"), Source::Controller("deployment-controller"), t));
-    ctx.events.push(Ev::new(NS, "ReplicaSet", &rs_name, &rs_uid, "SuccessfulCreate", format!("Created pod: {pname}"), Source::Controller("replicaset-controller"), t));
-    let mut sched = Ev::new(NS, "Pod", &pname, &uid, "FailedScheduling", msg, Source::Scheduler { instance: ctx.scheduler.clone(), action: "Scheduling" }, t).warning();
+    ctx.events.push(
+        Ev::new(
+            NS,
+            "Pod",
+            &old.name,
+            &old.uid,
+            "Killing",
+            format!("Stopping container {c}"),
+            Source::Kubelet(old.node.clone()),
+            t - 9,
+        )
+        .field(c),
+    );
+    ctx.events.push(Ev::new(
+        NS,
+        "Deployment",
+        deploy,
+        &d_uid,
+        "ScalingReplicaSet",
+        format!("Scaled up replica set {rs_name} from 0 to 1"),
+        Source::Controller("deployment-controller"),
+        t,
+    ));
+    ctx.events.push(Ev::new(
+        NS,
+        "ReplicaSet",
+        &rs_name,
+        &rs_uid,
+        "SuccessfulCreate",
+        format!("Created pod: {pname}"),
+        Source::Controller("replicaset-controller"),
+        t,
+    ));
+    let mut sched = Ev::new(
+        NS,
+        "Pod",
+        &pname,
+        &uid,
+        "FailedScheduling",
+        msg,
+        Source::Scheduler {
+            instance: ctx.scheduler.clone(),
+            action: "Scheduling",
+        },
+        t,
+    )
+    .warning();
     sched.series = Some((5, ctx.now - 140));
     ctx.events.push(sched);
 }

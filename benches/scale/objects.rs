@@ -55,7 +55,10 @@ impl Cluster {
 
     pub fn pod_uid(&self, i: usize) -> String {
         let w = &self.workloads[self.pods[i].wl as usize];
-        uid_of(self.seed, &format!("pod:{}/{}", self.ns_name(w), self.pod_name(i)))
+        uid_of(
+            self.seed,
+            &format!("pod:{}/{}", self.ns_name(w), self.pod_name(i)),
+        )
     }
 
     fn labels(&self, w: &Workload, with_hash: bool) -> Value {
@@ -108,7 +111,8 @@ impl Cluster {
                 "terminationMessagePolicy": "File",
             });
             if !template {
-                c["volumeMounts"] = json!([{"mountPath": KUBE_API, "name": api_volume, "readOnly": true}]);
+                c["volumeMounts"] =
+                    json!([{"mountPath": KUBE_API, "name": api_volume, "readOnly": true}]);
             }
             out.push(c);
         }
@@ -146,7 +150,11 @@ impl Cluster {
         let w = &self.workloads[self.pods[i].wl as usize];
         let img = &self.images[w.image];
         let mut out = Vec::new();
-        let restarts = if w.rollout.is_none() && rng.chance(30) { rng.range(1, 2) } else { 0 };
+        let restarts = if w.rollout.is_none() && rng.chance(30) {
+            rng.range(1, 2)
+        } else {
+            0
+        };
         let mut main = json!({
             "containerID": format!("containerd://{}", rng.hex(64)),
             "image": img.tag_ref,
@@ -173,7 +181,10 @@ impl Cluster {
         if let Some(s) = w.sidecar {
             let (image, _, _, name) = SIDECARS[s];
             let full = ttdoctor::index::normalize_image(image);
-            let repo = full.rsplit_once(':').map_or(full.as_str(), |(r, _)| r).to_string();
+            let repo = full
+                .rsplit_once(':')
+                .map_or(full.as_str(), |(r, _)| r)
+                .to_string();
             out.push(json!({
                 "containerID": format!("containerd://{}", rng.hex(64)),
                 "image": full,
@@ -199,7 +210,11 @@ impl Cluster {
         let mut rng = Rng::keyed(self.seed, &format!("pod:{ns}/{name}"));
         let (created, started, ready) = self.pod_times(i);
         let api_volume = format!("kube-api-access-{}", rng.k8s_suffix(5));
-        let (owner_kind, owner) = if w.sts { ("StatefulSet", w.name.clone()) } else { ("ReplicaSet", Self::rs_name(w, false)) };
+        let (owner_kind, owner) = if w.sts {
+            ("StatefulSet", w.name.clone())
+        } else {
+            ("ReplicaSet", Self::rs_name(w, false))
+        };
         let mut labels = self.labels(w, !w.sts);
         if w.sts {
             labels["apps.kubernetes.io/pod-index"] = p.ord.to_string().into();
@@ -329,7 +344,11 @@ impl Cluster {
         if old && let Some(m) = template["metadata"].as_object_mut() {
             m.remove("annotations");
         }
-        let created = if old || w.rollout.is_none() { w.created + 1 } else { w.rollout.unwrap_or_default() };
+        let created = if old || w.rollout.is_none() {
+            w.created + 1
+        } else {
+            w.rollout.unwrap_or_default()
+        };
         let status = if replicas == 0 {
             json!({"observedGeneration": 2, "replicas": 0, "terminatingReplicas": 0})
         } else {
@@ -408,7 +427,10 @@ impl Cluster {
 
     pub fn pvc_uid(&self, pod: usize) -> String {
         let w = &self.workloads[self.pods[pod].wl as usize];
-        uid_of(self.seed, &format!("pvc:{}/data-{}", self.ns_name(w), self.pod_name(pod)))
+        uid_of(
+            self.seed,
+            &format!("pvc:{}/data-{}", self.ns_name(w), self.pod_name(pod)),
+        )
     }
 
     pub fn pvc(&self, pod: usize) -> Value {
@@ -476,7 +498,11 @@ impl Cluster {
 
     fn svc_port(&self, w: &Workload) -> (u16, u16, &'static str) {
         let port = self.images[w.image].port;
-        if w.sts { (port, port, "tcp") } else { (80, port, "http") }
+        if w.sts {
+            (port, port, "tcp")
+        } else {
+            (80, port, "http")
+        }
     }
 
     pub fn service(&self, wi: usize) -> Value {
@@ -510,9 +536,14 @@ impl Cluster {
         let mut v: Vec<_> = (w.pod0..w.pod0 + w.replicas as usize)
             .map(|i| {
                 let name = self.pod_name(i);
-                let target = json!({"kind": "Pod", "name": name, "namespace": ns, "uid": self.pod_uid(i)});
+                let target =
+                    json!({"kind": "Pod", "name": name, "namespace": ns, "uid": self.pod_uid(i)});
                 let node = self.nodes[self.pods[i].node as usize].name.clone();
-                (self.pods[i].ip.clone(), json!({"node": node, "target": target}), w.sts.then_some(name))
+                (
+                    self.pods[i].ip.clone(),
+                    json!({"node": node, "target": target}),
+                    w.sts.then_some(name),
+                )
             })
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -520,7 +551,10 @@ impl Cluster {
     }
 
     fn ready_time(&self, w: &Workload) -> i64 {
-        (w.pod0..w.pod0 + w.replicas as usize).map(|i| self.pod_times(i).2).max().unwrap_or(w.created)
+        (w.pod0..w.pod0 + w.replicas as usize)
+            .map(|i| self.pod_times(i).2)
+            .max()
+            .unwrap_or(w.created)
     }
 
     pub fn endpoints(&self, wi: usize) -> Value {
@@ -528,7 +562,11 @@ impl Cluster {
         let ns = self.ns_name(w);
         let mut rng = Rng::keyed(self.seed, &format!("ep:{ns}/{}", w.name));
         let (port, _, pname) = self.svc_port(w);
-        let port = if w.sts { port } else { self.images[w.image].port };
+        let port = if w.sts {
+            port
+        } else {
+            self.images[w.image].port
+        };
         let addresses: Vec<Value> = self
             .targets(w)
             .into_iter()
@@ -540,7 +578,8 @@ impl Cluster {
                 a
             })
             .collect();
-        let mut labels = json!({"app": w.name, "endpoints.kubernetes.io/managed-by": "endpoint-controller"});
+        let mut labels =
+            json!({"app": w.name, "endpoints.kubernetes.io/managed-by": "endpoint-controller"});
         if w.sts {
             labels["service.kubernetes.io/headless"] = "".into();
         }
@@ -609,7 +648,14 @@ impl Cluster {
     pub fn namespace(&self, i: usize) -> Value {
         let name = &self.namespaces[i];
         let mut rng = Rng::keyed(self.seed, &format!("ns:{name}"));
-        let created = self.workloads.iter().filter(|w| w.ns == i).map(|w| w.created).min().unwrap_or(self.now) - 60;
+        let created = self
+            .workloads
+            .iter()
+            .filter(|w| w.ns == i)
+            .map(|w| w.created)
+            .min()
+            .unwrap_or(self.now)
+            - 60;
         json!({
             "apiVersion": "v1",
             "kind": "Namespace",
@@ -626,8 +672,16 @@ impl Cluster {
     /// A template object (node or system pod) moved onto node `i` and to its time.
     fn rebased(&self, template: &Value, template_node: &str, i: usize, created: i64) -> Value {
         let n = &self.nodes[i];
-        let old = self.base.old_nodes.iter().find(|o| o.name == template_node).expect("template node");
-        let tcreated = super::base::parse_ts(str_at(template, &["metadata", "creationTimestamp"]).unwrap_or_default()).unwrap_or(old.created);
+        let old = self
+            .base
+            .old_nodes
+            .iter()
+            .find(|o| o.name == template_node)
+            .expect("template node");
+        let tcreated = super::base::parse_ts(
+            str_at(template, &["metadata", "creationTimestamp"]).unwrap_or_default(),
+        )
+        .unwrap_or(old.created);
         let remap = Remap {
             exact: HashMap::from([
                 (old.name.clone(), n.name.clone()),
@@ -656,16 +710,29 @@ impl Cluster {
             1 => (&self.base.flannel, n.created + 5),
             _ => (&self.base.static_pods[which - 2], n.created + 18),
         };
-        let tnode = str_at(template, &["spec", "nodeName"]).unwrap_or_default().to_string();
+        let tnode = str_at(template, &["spec", "nodeName"])
+            .unwrap_or_default()
+            .to_string();
         let mut v = self.rebased(template, &tnode, i, created);
         let name = match which {
             0 => self.system_pod_name(i, "kube-proxy-"),
             1 => self.system_pod_name(i, "kube-flannel-ds-"),
             _ => {
-                let component = str_at(template, &["metadata", "name"]).unwrap_or_default().trim_end_matches(tnode.as_str()).to_string();
+                let component = str_at(template, &["metadata", "name"])
+                    .unwrap_or_default()
+                    .trim_end_matches(tnode.as_str())
+                    .to_string();
                 // Command lines and annotations name the node's address.
-                let old_ip = &self.base.old_nodes.iter().find(|o| o.name == tnode).expect("template node").ip;
-                let text = serde_json::to_string(&v).expect("json").replace(old_ip.as_str(), &n.ip);
+                let old_ip = &self
+                    .base
+                    .old_nodes
+                    .iter()
+                    .find(|o| o.name == tnode)
+                    .expect("template node")
+                    .ip;
+                let text = serde_json::to_string(&v)
+                    .expect("json")
+                    .replace(old_ip.as_str(), &n.ip);
                 v = serde_json::from_str(&text).expect("json");
                 format!("{component}{}", n.name)
             }

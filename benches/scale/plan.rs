@@ -139,24 +139,67 @@ pub const CATALOG: &[(&str, u64, u16, u64, bool)] = &[
     ("grafana/grafana:11.3.1", 121_785_033, 3000, 256, false),
     ("python:3.12.8-slim", 45_330_711, 8000, 256, false),
     ("node:22.12.0-alpine", 55_417_336, 3000, 256, false),
-    ("eclipse-temurin:21.0.5_11-jre", 94_660_122, 8080, 768, false),
+    (
+        "eclipse-temurin:21.0.5_11-jre",
+        94_660_122,
+        8080,
+        768,
+        false,
+    ),
     ("traefik:v3.2.1", 49_872_045, 80, 128, false),
     ("hashicorp/consul:1.20.1", 71_220_982, 8500, 256, false),
-    ("quay.io/keycloak/keycloak:26.0.7", 221_006_734, 8080, 1024, false),
+    (
+        "quay.io/keycloak/keycloak:26.0.7",
+        221_006_734,
+        8080,
+        1024,
+        false,
+    ),
     ("ghcr.io/dexidp/dex:v2.41.1", 33_410_216, 5556, 64, false),
 ];
 
 /// Sidecars some filler pods carry (image, size, memory request in Mi, container name).
 pub const SIDECARS: &[(&str, u64, u64, &str)] = &[
     ("envoyproxy/envoy:v1.32.2", 62_118_400, 64, "envoy"),
-    ("cr.fluentbit.io/fluent/fluent-bit:3.2.2", 39_771_006, 32, "fluent-bit"),
+    (
+        "cr.fluentbit.io/fluent/fluent-bit:3.2.2",
+        39_771_006,
+        32,
+        "fluent-bit",
+    ),
 ];
 
 pub const APP_NAMES: &[&str] = &[
-    "api", "web", "worker", "frontend", "auth", "billing", "search", "cart", "catalog",
-    "checkout", "notifications", "reports", "ingest", "scheduler", "gateway", "ledger",
-    "profile", "inventory", "pricing", "recommender", "mailer", "exporter", "admin",
-    "uploader", "thumbnailer", "webhooks", "audit", "sessions", "graphql", "orders",
+    "api",
+    "web",
+    "worker",
+    "frontend",
+    "auth",
+    "billing",
+    "search",
+    "cart",
+    "catalog",
+    "checkout",
+    "notifications",
+    "reports",
+    "ingest",
+    "scheduler",
+    "gateway",
+    "ledger",
+    "profile",
+    "inventory",
+    "pricing",
+    "recommender",
+    "mailer",
+    "exporter",
+    "admin",
+    "uploader",
+    "thumbnailer",
+    "webhooks",
+    "audit",
+    "sessions",
+    "graphql",
+    "orders",
 ];
 
 #[derive(Clone, Debug)]
@@ -206,8 +249,14 @@ pub struct PodPlan {
 /// Least-allocated placement (the default scheduler's NodeResourcesFit score), with the
 /// requests of what already runs on each node; nodes are filled to at most 75% of
 /// allocatable memory and 100 pods.
-pub fn place(nodes: &mut [NodePlan], workloads: &[Workload], pods: &mut [PodPlan]) -> Result<(), String> {
-    let ratio = |n: &NodePlan| u64::try_from(n.req * 1_000_000 / n.alloc_bytes().max(1)).unwrap_or(u64::MAX);
+pub fn place(
+    nodes: &mut [NodePlan],
+    workloads: &[Workload],
+    pods: &mut [PodPlan],
+) -> Result<(), String> {
+    let ratio = |n: &NodePlan| {
+        u64::try_from(n.req * 1_000_000 / n.alloc_bytes().max(1)).unwrap_or(u64::MAX)
+    };
     let mut heap: BinaryHeap<Reverse<(u64, u32)>> = nodes
         .iter()
         .enumerate()
@@ -273,7 +322,15 @@ pub fn workloads(
             if left == 0 {
                 break;
             }
-            let mut w = workload(&mut rng, seed, ns, &namespaces[ns], ns_created, images, &mut used);
+            let mut w = workload(
+                &mut rng,
+                seed,
+                ns,
+                &namespaces[ns],
+                ns_created,
+                images,
+                &mut used,
+            );
             w.replicas = w.replicas.min(left as u32);
             w.pod0 = filler_pods - left;
             left -= w.replicas as usize;
@@ -316,7 +373,13 @@ fn workload(
     };
     // Databases are named after their image, services after what they do.
     let base = if public && CATALOG[image].4 {
-        CATALOG[image].0.split(['/', ':']).rev().nth(1).unwrap_or("db").to_string()
+        CATALOG[image]
+            .0
+            .split(['/', ':'])
+            .rev()
+            .nth(1)
+            .unwrap_or("db")
+            .to_string()
     } else {
         rng.pick(APP_NAMES).to_string()
     };
@@ -347,9 +410,17 @@ fn workload(
         ns,
         name,
         sts,
-        replicas: if sts { rng.range(1, 3) as u32 } else { *rng.pick(&[2, 2, 3, 3, 3, 4, 5]) },
+        replicas: if sts {
+            rng.range(1, 3) as u32
+        } else {
+            *rng.pick(&[2, 2, 3, 3, 3, 4, 5])
+        },
         image,
-        sidecar: if rng.chance(200) { Some(rng.below(SIDECARS.len() as u64) as usize) } else { None },
+        sidecar: if rng.chance(200) {
+            Some(rng.below(SIDECARS.len() as u64) as usize)
+        } else {
+            None
+        },
         req_mi,
         lim_mi: if rng.chance(500) { req_mi } else { req_mi * 2 },
         cpu_m: *rng.pick(&[50, 100, 100, 200, 250, 500]),
@@ -365,7 +436,11 @@ fn workload(
             rng.k8s_suffix(n)
         },
         pod0: 0,
-        storage_gi: if sts { *rng.pick(&[1, 5, 10, 20, 50]) } else { 0 },
+        storage_gi: if sts {
+            *rng.pick(&[1, 5, 10, 20, 50])
+        } else {
+            0
+        },
     }
 }
 
@@ -375,7 +450,10 @@ pub fn catalog_images(seed: u64) -> Vec<FillerImage> {
         .iter()
         .map(|&(r, size, port, mem_mi, stateful)| {
             let full = ttdoctor::index::normalize_image(r);
-            let repo = full.rsplit_once(':').map_or(full.as_str(), |(a, _)| a).to_string();
+            let repo = full
+                .rsplit_once(':')
+                .map_or(full.as_str(), |(a, _)| a)
+                .to_string();
             FillerImage {
                 spec_ref: r.to_string(),
                 tag_ref: full.clone(),
@@ -394,16 +472,29 @@ pub fn catalog_images(seed: u64) -> Vec<FillerImage> {
 pub fn nodes(seed: u64, n: usize) -> Result<Vec<NodePlan>, String> {
     let cps = if n >= 8 { 3 } else { 1 };
     if n < cps + 3 {
-        return Err(format!("at least {} nodes (control plane + 3 workers)", cps + 3));
+        return Err(format!(
+            "at least {} nodes (control plane + 3 workers)",
+            cps + 3
+        ));
     }
     let width = (n.to_string().len()).max(4);
     let mut rng = Rng::keyed(seed, "nodes");
     Ok((0..n)
         .map(|i| {
             let cp = i < cps;
-            let name = if cp { format!("k8s-cp-{}", i + 1) } else { format!("k8s-node-{:0width$}", i - cps + 1) };
+            let name = if cp {
+                format!("k8s-cp-{}", i + 1)
+            } else {
+                format!("k8s-node-{:0width$}", i - cps + 1)
+            };
             let worker = i.saturating_sub(cps);
-            let gib: u64 = if cp { 16 } else if worker < 3 { 64 } else { *rng.pick(&[32, 32, 48, 64, 64]) };
+            let gib: u64 = if cp {
+                16
+            } else if worker < 3 {
+                64
+            } else {
+                *rng.pick(&[32, 32, 48, 64, 64])
+            };
             let cap_ki = gib * 1024 * 1024 - rng.range(60_000, 200_000);
             let host = i + 10;
             let created = if cp || rng.chance(700) {
