@@ -251,158 +251,133 @@ impl Cluster {
         let ns = self.namespaces[w.ns].as_str();
         let (new_rs, old_rs) = (Self::rs_name(w, false), Self::rs_name(w, true));
         let deploy_uid = super::util::uid_of(self.seed, &format!("deploy:{ns}/{}", w.name));
-        let rs_uid = super::util::uid_of(self.seed, &format!("rs:{ns}/{}", w.name));
-        let ctl = |c| Source::Controller(c);
-        let mut v = vec![
+        let scaled = |msg: String, at: i64| {
+            let src = Source::Controller("deployment-controller");
             Ev::new(
                 ns,
                 "Deployment",
                 &w.name,
                 &deploy_uid,
                 "ScalingReplicaSet",
+                msg,
+                src,
+                at,
+            )
+        };
+        let mut v = vec![
+            scaled(
                 format!("Scaled up replica set {new_rs} from 0 to {}", w.replicas),
-                ctl("deployment-controller"),
                 t,
             ),
-            Ev::new(
-                ns,
-                "Deployment",
-                &w.name,
-                &deploy_uid,
-                "ScalingReplicaSet",
+            scaled(
                 format!("Scaled down replica set {old_rs} from {} to 0", w.replicas),
-                ctl("deployment-controller"),
                 t + 20 + rng.below(20) as i64,
             ),
         ];
-        let img = &self.images[w.image];
         for i in w.pod0..w.pod0 + w.replicas as usize {
-            let (pname, uid) = (self.pod_name(i), self.pod_uid(i));
-            let node = self.nodes[self.pods[i].node as usize].name.clone();
-            let created = self.pods[i].created;
-            let kubelet = || Source::Kubelet(node.clone());
-            v.push(Ev::new(
-                ns,
-                "ReplicaSet",
-                &new_rs,
-                &rs_uid,
-                "SuccessfulCreate",
-                format!("Created pod: {pname}"),
-                ctl("replicaset-controller"),
-                created,
-            ));
-            v.push(Ev::new(
+            self.pod_rollout_events(i, rng, &mut v);
+        }
+        v
+    }
+
+    /// A pod of a rollout: created, scheduled, its containers pulled and started, maybe a
+    /// failed readiness probe while starting; and the Killing of the pod it replaced.
+    fn pod_rollout_events(&self, i: usize, rng: &mut Rng, v: &mut Vec<Ev>) {
+        let w = &self.workloads[self.pods[i].wl as usize];
+        let ns = self.namespaces[w.ns].as_str();
+        let (pname, uid) = (self.pod_name(i), self.pod_uid(i));
+        let node = self.nodes[self.pods[i].node as usize].name.clone();
+        let created = self.pods[i].created;
+        let new_rs = Self::rs_name(w, false);
+        let rs_uid = super::util::uid_of(self.seed, &format!("rs:{ns}/{}", w.name));
+        let rs_src = Source::Controller("replicaset-controller");
+        let msg = format!("Created pod: {pname}");
+        v.push(Ev::new(
+            ns,
+            "ReplicaSet",
+            &new_rs,
+            &rs_uid,
+            "SuccessfulCreate",
+            msg,
+            rs_src,
+            created,
+        ));
+        let sched = Source::Scheduler {
+            instance: "default-scheduler-k8s-cp-1".into(),
+            action: "Binding",
+        };
+        let msg = format!("Successfully assigned {ns}/{pname} to {node}");
+        v.push(Ev::new(
+            ns,
+            "Pod",
+            &pname,
+            &uid,
+            "Scheduled",
+            msg,
+            sched,
+            created,
+        ));
+        let kubelet = |reason: &'static str, msg: String, at: i64, c: &str| {
+            Ev::new(
                 ns,
                 "Pod",
                 &pname,
                 &uid,
-                "Scheduled",
-                format!("Successfully assigned {ns}/{pname} to {node}"),
-                Source::Scheduler {
-                    instance: "default-scheduler-k8s-cp-1".into(),
-                    action: "Binding",
-                },
-                created,
-            ));
-            let mut containers = vec![(w.name.clone(), img.spec_ref.clone(), img.size)];
-            if let Some(s) = w.sidecar {
-                let (image, size, _, name) = super::plan::SIDECARS[s];
-                containers.push((name.to_string(), image.to_string(), size));
-            }
-            let mut at = created + 1;
-            for (c, image, size) in containers {
-                if rng.chance(300) {
-                    let secs = 1 + size / 40_000_000;
-                    let ms = rng.below(1000);
-                    v.push(
-                        Ev::new(
-                            ns,
-                            "Pod",
-                            &pname,
-                            &uid,
-                            "Pulling",
-                            format!("Pulling image \"{image}\""),
-                            kubelet(),
-                            at,
-                        )
-                        .field(&c),
-                    );
-                    at += secs as i64;
-                    v.push(Ev::new(ns, "Pod", &pname, &uid, "Pulled", format!("Successfully pulled image \"{image}\" in {secs}.{ms:03}s ({secs}.{ms:03}s including waiting). Image size: {size} bytes."), kubelet(), at).field(&c));
-                } else {
-                    v.push(
-                        Ev::new(
-                            ns,
-                            "Pod",
-                            &pname,
-                            &uid,
-                            "Pulled",
-                            format!("Container image \"{image}\" already present on machine"),
-                            kubelet(),
-                            at,
-                        )
-                        .field(&c),
-                    );
-                }
-                v.push(
-                    Ev::new(
-                        ns,
-                        "Pod",
-                        &pname,
-                        &uid,
-                        "Created",
-                        format!("Created container {c}"),
-                        kubelet(),
-                        at,
-                    )
-                    .field(&c),
-                );
-                v.push(
-                    Ev::new(
-                        ns,
-                        "Pod",
-                        &pname,
-                        &uid,
-                        "Started",
-                        format!("Started container {c}"),
-                        kubelet(),
-                        at + 1,
-                    )
-                    .field(&c),
-                );
-            }
-            if rng.chance(250) {
-                let ip = &self.pods[i].ip;
-                v.push(
-                    Ev::new(ns, "Pod", &pname, &uid, "Unhealthy", format!("Readiness probe failed: Get \"http://{ip}:{}/healthz\": dial tcp {ip}:{}: connect: connection refused", img.port, img.port), kubelet(), at + 2)
-                        .field(&w.name)
-                        .warning()
-                        .repeat(rng.range(1, 3) as u32, at + 12),
-                );
-            }
-            // The pod this one replaced.
-            let mut old = Rng::keyed(self.seed, &format!("oldpod:{ns}/{pname}"));
-            let old_name = format!("{old_rs}-{}", old.k8s_suffix(5));
-            let first_worker = self.tt_nodes[0];
-            let old_node = self.nodes
-                [first_worker + old.below((self.nodes.len() - first_worker) as u64) as usize]
-                .name
-                .clone();
+                reason,
+                msg,
+                Source::Kubelet(node.clone()),
+                at,
+            )
+            .field(c)
+        };
+        let img = &self.images[w.image];
+        let mut at = created + 1;
+        for (c, image, size) in self.containers_of(w) {
+            v.extend(container_events(&kubelet, &c, &image, size, &mut at, rng));
+        }
+        if rng.chance(250) {
+            let (ip, port) = (&self.pods[i].ip, img.port);
+            let msg = format!(
+                "Readiness probe failed: Get \"http://{ip}:{port}/healthz\": dial tcp {ip}:{port}: connect: connection refused"
+            );
+            let count = rng.range(1, 3) as u32;
             v.push(
-                Ev::new(
-                    ns,
-                    "Pod",
-                    &old_name,
-                    &old.uid(),
-                    "Killing",
-                    format!("Stopping container {}", w.name),
-                    Source::Kubelet(old_node),
-                    created + 15,
-                )
-                .field(&w.name),
+                kubelet("Unhealthy", msg, at + 2, &w.name)
+                    .warning()
+                    .repeat(count, at + 12),
             );
         }
-        v
+        // The pod this one replaced, on some worker.
+        let mut old = Rng::keyed(self.seed, &format!("oldpod:{ns}/{pname}"));
+        let old_name = format!("{}-{}", Self::rs_name(w, true), old.k8s_suffix(5));
+        let first_worker = self.tt_nodes[0];
+        let pick = old.below((self.nodes.len() - first_worker) as u64) as usize;
+        let old_node = Source::Kubelet(self.nodes[first_worker + pick].name.clone());
+        let msg = format!("Stopping container {}", w.name);
+        v.push(
+            Ev::new(
+                ns,
+                "Pod",
+                &old_name,
+                &old.uid(),
+                "Killing",
+                msg,
+                old_node,
+                created + 15,
+            )
+            .field(&w.name),
+        );
+    }
+
+    /// (name, image, size) of a filler pod's containers.
+    fn containers_of(&self, w: &Workload) -> Vec<(String, String, u64)> {
+        let img = &self.images[w.image];
+        let mut containers = vec![(w.name.clone(), img.spec_ref.clone(), img.size)];
+        if let Some(s) = w.sidecar {
+            let (image, size, _, name) = super::plan::SIDECARS[s];
+            containers.push((name.to_string(), image.to_string(), size));
+        }
+        containers
     }
 
     /// TT-IMG-001 reports every schedulable node that lacks a TrainTicket image once a pull
@@ -500,6 +475,44 @@ impl Cluster {
         v.truncate(50);
         v
     }
+}
+
+/// A container started by the kubelet: pulled (30% of the time: its image was not there yet),
+/// created, started. `at` moves past the pull.
+fn container_events(
+    kubelet: &dyn Fn(&'static str, String, i64, &str) -> Ev,
+    c: &str,
+    image: &str,
+    size: u64,
+    at: &mut i64,
+    rng: &mut Rng,
+) -> Vec<Ev> {
+    let mut v = Vec::new();
+    if rng.chance(300) {
+        let (secs, ms) = (1 + size / 40_000_000, rng.below(1000));
+        v.push(kubelet(
+            "Pulling",
+            format!("Pulling image \"{image}\""),
+            *at,
+            c,
+        ));
+        *at += secs as i64;
+        let msg = format!(
+            "Successfully pulled image \"{image}\" in {secs}.{ms:03}s ({secs}.{ms:03}s including waiting). Image size: {size} bytes."
+        );
+        v.push(kubelet("Pulled", msg, *at, c));
+    } else {
+        let msg = format!("Container image \"{image}\" already present on machine");
+        v.push(kubelet("Pulled", msg, *at, c));
+    }
+    v.push(kubelet("Created", format!("Created container {c}"), *at, c));
+    v.push(kubelet(
+        "Started",
+        format!("Started container {c}"),
+        *at + 1,
+        c,
+    ));
+    v
 }
 
 /// Moves the healthy fixture's objects onto the generated nodes: its three nodes become
@@ -662,115 +675,41 @@ impl Cluster {
             .iter()
             .enumerate()
             .filter(|(_, it)| kind(it) == k)
-            .map(|(i, it)| {
-                (
-                    namespace(it).to_string(),
-                    name(it).to_string(),
-                    Src::Carried(i),
-                )
-            })
+            .map(|(i, it)| (namespace(it).into(), name(it).into(), Src::Carried(i)))
             .collect();
-        let wl = |f: &dyn Fn(&Workload) -> bool| -> Vec<usize> {
-            (0..self.workloads.len())
-                .filter(|&i| f(&self.workloads[i]))
-                .collect()
-        };
-        let ns = |w: &Workload| self.namespaces[w.ns].clone();
+        let cluster = String::new;
         match k {
             "Node" => v.extend(
                 self.nodes
                     .iter()
                     .enumerate()
-                    .map(|(i, n)| (String::new(), n.name.clone(), Src::Node(i))),
+                    .map(|(i, n)| (cluster(), n.name.clone(), Src::Node(i))),
             ),
             "Namespace" => v.extend(
                 self.namespaces
                     .iter()
                     .enumerate()
-                    .map(|(i, n)| (String::new(), n.clone(), Src::Namespace(i))),
+                    .map(|(i, n)| (cluster(), n.clone(), Src::Namespace(i))),
             ),
             "Pod" => {
-                for (i, n) in self.nodes.iter().enumerate() {
-                    v.push((
-                        "kube-system".into(),
-                        self.system_pod_name(i, "kube-proxy-"),
-                        Src::System(i, 0),
-                    ));
-                    v.push((
-                        "kube-system".into(),
-                        self.system_pod_name(i, "kube-flannel-ds-"),
-                        Src::System(i, 1),
-                    ));
-                    if n.cp {
-                        for (j, t) in self.base.static_pods.iter().enumerate() {
-                            let component = name(t).trim_end_matches("k8s-master");
-                            v.push((
-                                "kube-system".into(),
-                                format!("{component}{}", n.name),
-                                Src::System(i, j + 2),
-                            ));
-                        }
-                    }
-                }
-                v.extend((0..self.pods.len()).map(|i| {
-                    (
-                        ns(&self.workloads[self.pods[i].wl as usize]),
-                        self.pod_name(i),
-                        Src::Pod(i),
-                    )
-                }));
-            }
-            "Service" | "Endpoints" | "EndpointSlice" => {
-                for i in wl(&|w| w.service) {
-                    let w = &self.workloads[i];
-                    let (n, src) = match k {
-                        "Service" => (w.name.clone(), Src::Service(i)),
-                        "Endpoints" => (w.name.clone(), Src::Endpoints(i)),
-                        _ => (self.slice_name(w), Src::Slice(i)),
-                    };
-                    v.push((ns(w), n, src));
-                }
-            }
-            "StatefulSet" => v.extend(wl(&|w| w.sts).into_iter().map(|i| {
-                (
-                    ns(&self.workloads[i]),
-                    self.workloads[i].name.clone(),
-                    Src::StatefulSet(i),
-                )
-            })),
-            "Deployment" => v.extend(wl(&|w| !w.sts).into_iter().map(|i| {
-                (
-                    ns(&self.workloads[i]),
-                    self.workloads[i].name.clone(),
-                    Src::Deployment(i),
-                )
-            })),
-            "ReplicaSet" => {
-                for i in wl(&|w| !w.sts) {
-                    let w = &self.workloads[i];
-                    v.push((ns(w), Self::rs_name(w, false), Src::ReplicaSet(i, false)));
-                    if w.rollout.is_some() {
-                        v.push((ns(w), Self::rs_name(w, true), Src::ReplicaSet(i, true)));
-                    }
-                }
+                v.extend(self.system_pod_sources());
+                v.extend(
+                    (0..self.pods.len()).map(|i| (self.pod_ns(i), self.pod_name(i), Src::Pod(i))),
+                );
             }
             "PersistentVolumeClaim" | "PersistentVolume" => {
                 for i in
                     (0..self.pods.len()).filter(|&i| self.workloads[self.pods[i].wl as usize].sts)
                 {
-                    if k == "PersistentVolume" {
-                        v.push((
-                            String::new(),
-                            format!("pvc-{}", self.pvc_uid(i)),
-                            Src::Pv(i),
-                        ));
+                    v.push(if k == "PersistentVolume" {
+                        (cluster(), format!("pvc-{}", self.pvc_uid(i)), Src::Pv(i))
                     } else {
-                        v.push((
-                            ns(&self.workloads[self.pods[i].wl as usize]),
+                        (
+                            self.pod_ns(i),
                             format!("data-{}", self.pod_name(i)),
                             Src::Pvc(i),
-                        ));
-                    }
+                        )
+                    });
                 }
             }
             "Event" => v.extend(
@@ -779,9 +718,65 @@ impl Cluster {
                     .enumerate()
                     .map(|(i, e)| (e.ns.clone(), e.name(), Src::Event(i))),
             ),
-            _ => {}
+            _ => v.extend(self.workload_sources(k)),
         }
         v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        v
+    }
+
+    fn pod_ns(&self, i: usize) -> String {
+        self.namespaces[self.workloads[self.pods[i].wl as usize].ns].clone()
+    }
+
+    /// kube-proxy and flannel on every node, the static pods on control planes.
+    fn system_pod_sources(&self) -> Vec<(String, String, Src)> {
+        let mut v = Vec::new();
+        let sys = || "kube-system".to_string();
+        for (i, n) in self.nodes.iter().enumerate() {
+            v.push((
+                sys(),
+                self.system_pod_name(i, "kube-proxy-"),
+                Src::System(i, 0),
+            ));
+            v.push((
+                sys(),
+                self.system_pod_name(i, "kube-flannel-ds-"),
+                Src::System(i, 1),
+            ));
+            if n.cp {
+                for (j, t) in self.base.static_pods.iter().enumerate() {
+                    let component = name(t).trim_end_matches("k8s-master");
+                    v.push((
+                        sys(),
+                        format!("{component}{}", n.name),
+                        Src::System(i, j + 2),
+                    ));
+                }
+            }
+        }
+        v
+    }
+
+    /// The filler workloads' objects of a kind: controllers, Services and their endpoints.
+    fn workload_sources(&self, k: &str) -> Vec<(String, String, Src)> {
+        let mut v = Vec::new();
+        for (i, w) in self.workloads.iter().enumerate() {
+            let ns = || self.namespaces[w.ns].clone();
+            match k {
+                "Service" if w.service => v.push((ns(), w.name.clone(), Src::Service(i))),
+                "Endpoints" if w.service => v.push((ns(), w.name.clone(), Src::Endpoints(i))),
+                "EndpointSlice" if w.service => v.push((ns(), self.slice_name(w), Src::Slice(i))),
+                "StatefulSet" if w.sts => v.push((ns(), w.name.clone(), Src::StatefulSet(i))),
+                "Deployment" if !w.sts => v.push((ns(), w.name.clone(), Src::Deployment(i))),
+                "ReplicaSet" if !w.sts => {
+                    v.push((ns(), Self::rs_name(w, false), Src::ReplicaSet(i, false)));
+                    if w.rollout.is_some() {
+                        v.push((ns(), Self::rs_name(w, true), Src::ReplicaSet(i, true)));
+                    }
+                }
+                _ => {}
+            }
+        }
         v
     }
 

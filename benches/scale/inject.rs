@@ -262,111 +262,114 @@ pub fn no_tsdb_leader(items: &mut [Value], ctx: &mut Ctx) {
     endpoints_empty(items, "tsdb-mysql-leader", demoted);
     ctx.expected
         .push(format!("TT-DB-001 Service {NS}/tsdb-mysql-leader"));
+    restarted_without_db(items, ctx, "ts-auth-service", 8, true);
+    restarted_without_db(items, ctx, "ts-user-service", 3, false);
+}
+
+/// A ts-* pod the user deleted at 09:00 whose replacement cannot reach tsdb: CrashLoopBackOff
+/// (`crash`) or 0/1 Running, with `restarts` restarts and the kubelet's events.
+fn restarted_without_db(
+    items: &mut [Value],
+    ctx: &mut Ctx,
+    deploy: &str,
+    restarts: u32,
+    crash: bool,
+) {
     let deleted = ctx.now - 40 * 60;
-    for (deploy, restarts, crash) in [
-        ("ts-auth-service", 8u32, true),
-        ("ts-user-service", 3, false),
-    ] {
-        let mut rng = Rng::keyed(ctx.seed, &format!("inject:{deploy}"));
-        let pod = find(items, "Pod", |n| {
-            n.starts_with(&format!("{deploy}-"))
-                && n.matches('-').count() == deploy.matches('-').count() + 2
-        });
-        let node_i = node_index(
-            ctx.nodes,
-            str_at(pod, &["spec", "nodeName"]).unwrap_or_default(),
-        );
-        let old = recreate(pod, &mut rng, deleted, &mut ctx.nodes[node_i]);
-        let (c, image, port) = container(pod);
-        let (pname, uid) = (
-            name(pod).to_string(),
-            str_at(pod, &["metadata", "uid"])
-                .unwrap_or_default()
-                .to_string(),
-        );
-        let ip = str_at(pod, &["status", "podIP"])
-            .unwrap_or_default()
-            .to_string();
-        let last_start = ctx.now - if crash { 150 } else { 170 };
-        let status = &mut pod["status"];
-        status["conditions"] = not_ready_conditions(deleted + 1, &c);
-        let cs = &mut status["containerStatuses"][0];
-        cs["containerID"] = format!("containerd://{}", rng.hex(64)).into();
-        cs["ready"] = false.into();
-        cs["restartCount"] = restarts.into();
-        cs["lastState"] = json!({"terminated": {
-            "containerID": format!("containerd://{}", rng.hex(64)),
-            "exitCode": 1,
-            "finishedAt": ts(last_start - if crash { 0 } else { 5 }),
-            "reason": "Error",
-            "startedAt": ts(last_start - 75),
+    let mut rng = Rng::keyed(ctx.seed, &format!("inject:{deploy}"));
+    let pod = find(items, "Pod", |n| {
+        n.starts_with(&format!("{deploy}-"))
+            && n.matches('-').count() == deploy.matches('-').count() + 2
+    });
+    let node_i = node_index(
+        ctx.nodes,
+        str_at(pod, &["spec", "nodeName"]).unwrap_or_default(),
+    );
+    let old = recreate(pod, &mut rng, deleted, &mut ctx.nodes[node_i]);
+    let (c, image, port) = container(pod);
+    let pname = name(pod).to_string();
+    let uid = str_at(pod, &["metadata", "uid"])
+        .unwrap_or_default()
+        .to_string();
+    let ip = str_at(pod, &["status", "podIP"])
+        .unwrap_or_default()
+        .to_string();
+    let last_start = ctx.now - if crash { 150 } else { 170 };
+    let status = &mut pod["status"];
+    status["conditions"] = not_ready_conditions(deleted + 1, &c);
+    let cs = &mut status["containerStatuses"][0];
+    cs["containerID"] = format!("containerd://{}", rng.hex(64)).into();
+    cs["ready"] = false.into();
+    cs["restartCount"] = restarts.into();
+    cs["lastState"] = json!({"terminated": {
+        "containerID": format!("containerd://{}", rng.hex(64)),
+        "exitCode": 1,
+        "finishedAt": ts(last_start - if crash { 0 } else { 5 }),
+        "reason": "Error",
+        "startedAt": ts(last_start - 75),
+    }});
+    cs["started"] = (!crash).into();
+    if crash {
+        cs["state"] = json!({"waiting": {
+            "message": format!("back-off 5m0s restarting failed container={c} pod={pname}_{NS}({uid})"),
+            "reason": "CrashLoopBackOff",
         }});
-        if crash {
-            cs["started"] = false.into();
-            cs["state"] = json!({"waiting": {
-                "message": format!("back-off 5m0s restarting failed container={c} pod={pname}_{NS}({uid})"),
-                "reason": "CrashLoopBackOff",
-            }});
-            ctx.expected.push(format!("TT-POD-001 Pod {NS}/{pname}"));
-        } else {
-            cs["started"] = true.into();
-            cs["state"] = json!({"running": {"startedAt": ts(last_start)}});
-            ctx.expected.push(format!("TT-POD-002 Pod {NS}/{pname}"));
-        }
-        let pod = pod.clone();
-        endpoint_not_ready(items, deploy, &pod, deleted + 1);
-        unavailable(items, deploy, deleted, false);
-        replaced_events(ctx, &pod, &old, &c, deleted);
-        let host = Source::Kubelet(ctx.nodes[node_i].name.clone());
-        let ev = |reason, msg: String, first, count, last| {
-            Ev::new(NS, "Pod", &pname, &uid, reason, msg, host.clone(), first)
-                .field(&c)
-                .repeat(count, last)
-        };
-        ctx.events.push(ev(
+        ctx.expected.push(format!("TT-POD-001 Pod {NS}/{pname}"));
+    } else {
+        cs["state"] = json!({"running": {"startedAt": ts(last_start)}});
+        ctx.expected.push(format!("TT-POD-002 Pod {NS}/{pname}"));
+    }
+    let pod = pod.clone();
+    endpoint_not_ready(items, deploy, &pod, deleted + 1);
+    unavailable(items, deploy, deleted, false);
+    replaced_events(ctx, &pod, &old, &c, deleted);
+    let host = Source::Kubelet(ctx.nodes[node_i].name.clone());
+    let ev = |reason, msg: String, first, count, last| {
+        Ev::new(NS, "Pod", &pname, &uid, reason, msg, host.clone(), first)
+            .field(&c)
+            .repeat(count, last)
+    };
+    let starts = restarts + 1;
+    let refused =
+        format!("Readiness probe failed: dial tcp {ip}:{port}: connect: connection refused");
+    let backoff = format!("Back-off restarting failed container {c} in pod {pname}_{NS}({uid})");
+    let (backoffs, last_backoff) = if crash {
+        (96, ctx.now - 20)
+    } else {
+        (14, ctx.now - 400)
+    };
+    ctx.events.extend([
+        ev(
             "Pulled",
             format!("Container image \"{image}\" already present on machine"),
             deleted + 2,
-            restarts + 1,
+            starts,
             last_start,
-        ));
-        ctx.events.push(ev(
+        ),
+        ev(
             "Created",
             format!("Created container {c}"),
             deleted + 2,
-            restarts + 1,
+            starts,
             last_start,
-        ));
-        ctx.events.push(ev(
+        ),
+        ev(
             "Started",
             format!("Started container {c}"),
             deleted + 2,
-            restarts + 1,
+            starts,
             last_start,
-        ));
-        ctx.events.push(
-            ev(
-                "Unhealthy",
-                format!(
-                    "Readiness probe failed: dial tcp {ip}:{port}: connect: connection refused"
-                ),
-                deleted + 62,
-                restarts * 9 + 4,
-                ctx.now - 25,
-            )
-            .warning(),
-        );
-        ctx.events.push(
-            ev(
-                "BackOff",
-                format!("Back-off restarting failed container {c} in pod {pname}_{NS}({uid})"),
-                deleted + 140,
-                if crash { 96 } else { 14 },
-                ctx.now - if crash { 20 } else { 400 },
-            )
-            .warning(),
-        );
-    }
+        ),
+        ev(
+            "Unhealthy",
+            refused,
+            deleted + 62,
+            restarts * 9 + 4,
+            ctx.now - 25,
+        )
+        .warning(),
+        ev("BackOff", backoff, deleted + 140, backoffs, last_backoff).warning(),
+    ]);
 }
 
 /// Failure 3: an ImagePullBackOff on a node without the image.
@@ -448,12 +451,15 @@ pub fn image_pull_backoff(items: &mut [Value], ctx: &mut Ctx) {
     );
 }
 
-/// Failure 4: a nodeSelector no node matches.
-pub fn unmatched_selector(items: &mut [Value], ctx: &mut Ctx) {
-    let t = ctx.now - 20 * 60;
-    let deploy = "ts-admin-route-service";
-    let selector = json!({"mem-class": "high"});
-    let mut rng = Rng::keyed(ctx.seed, "inject:admin-route");
+/// The Deployment deleted and applied again with a nodeSelector, and its new ReplicaSet:
+/// returns the Deployment's uid, the ReplicaSet's name and uid, and the pod-template hash.
+fn recreated_with_selector(
+    items: &mut [Value],
+    deploy: &str,
+    selector: &Value,
+    t: i64,
+    rng: &mut Rng,
+) -> (String, String, String, String) {
     let hash = rng.k8s_suffix(10);
     let d_uid = rng.uid();
     let rs_uid = rng.uid();
@@ -468,8 +474,9 @@ pub fn unmatched_selector(items: &mut [Value], ctx: &mut Ctx) {
         d["metadata"]["annotations"][key] = format!("{}\n", super::emit::json_compact(&a)).into();
     }
     let rs_name = format!("{deploy}-{hash}");
+    let dashes = deploy.matches('-').count() + 1;
     let rs = find(items, "ReplicaSet", |n| {
-        n.starts_with(&format!("{deploy}-")) && n.matches('-').count() == 4
+        n.starts_with(&format!("{deploy}-")) && n.matches('-').count() == dashes
     });
     rs["metadata"]["name"] = rs_name.clone().into();
     rs["metadata"]["uid"] = rs_uid.clone().into();
@@ -479,6 +486,17 @@ pub fn unmatched_selector(items: &mut [Value], ctx: &mut Ctx) {
     rs["spec"]["selector"]["matchLabels"]["pod-template-hash"] = hash.clone().into();
     rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] = hash.clone().into();
     rs["spec"]["template"]["spec"]["nodeSelector"] = selector.clone();
+    (d_uid, rs_name, rs_uid, hash)
+}
+
+/// Failure 4: a nodeSelector no node matches.
+pub fn unmatched_selector(items: &mut [Value], ctx: &mut Ctx) {
+    let t = ctx.now - 20 * 60;
+    let deploy = "ts-admin-route-service";
+    let selector = json!({"mem-class": "high"});
+    let mut rng = Rng::keyed(ctx.seed, "inject:admin-route");
+    let (d_uid, rs_name, rs_uid, hash) =
+        recreated_with_selector(items, deploy, &selector, t, &mut rng);
     let pod = find(items, "Pod", |n| n.starts_with(&format!("{deploy}-")));
     let old = Old {
         name: name(pod).to_string(),
