@@ -719,7 +719,7 @@ fn bench(args: &[String]) -> Result<ExitCode, String> {
                 fmt_secs(m.parse),
                 fmt_secs(m.index),
                 fmt_secs(m.rules),
-                m.findings,
+                thousands(m.findings),
             );
             if let Some(d) = m.diff {
                 diffs.push((m.format, d));
