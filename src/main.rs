@@ -158,8 +158,9 @@ async fn save_snapshot(args: SnapshotArgs) -> Result<Verdict, Error> {
     Ok(Verdict::Passed)
 }
 
-fn print_timings(report: &Report) {
+fn print_timings(read: Duration, report: &Report) {
     if std::env::var_os("TTDOCTOR_PROFILE").is_some() {
+        eprintln!("read: {read:?}");
         for (what, t) in &report.timings {
             eprintln!("{what}: {t:?}");
         }
@@ -212,7 +213,7 @@ async fn check(args: CheckArgs) -> Result<Verdict, Error> {
             )
         }
     };
-    print_timings(&checked.report);
+    print_timings(checked.read_time, &checked.report);
     let verdict = checked.report.verdict(fail_on);
     let run = RunInfo {
         source: source.clone(),

@@ -71,7 +71,11 @@ impl Checker {
 
     /// Runs the rules and applies the config's suppressions.
     pub fn evaluate(&self, snap: Snapshot) -> Report {
-        let mut report = engine::run(&self.rules, Index::new(snap), &self.opts);
+        let started = std::time::Instant::now();
+        let index = Index::new(snap);
+        let indexed = started.elapsed();
+        let mut report = engine::run(&self.rules, index, &self.opts);
+        report.timings.insert(0, ("index".into(), indexed));
         report.apply_suppressions(&self.config.suppressions, crate::text::today());
         report
     }

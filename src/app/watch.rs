@@ -55,6 +55,8 @@ impl Waiting<'_> {
 /// The last poll: its report and the size of what it read.
 pub struct Checked {
     pub report: Report,
+    /// How long the last read took (load and parse, or the live LISTs).
+    pub read_time: Duration,
     pub nodes: usize,
     pub pods: usize,
     pub polls: usize,
@@ -73,7 +75,9 @@ pub async fn watch(
     let mut polls = 0;
     loop {
         polls += 1;
+        let started = clock.now();
         let snap = source.read().await?;
+        let read_time = clock.now() - started;
         let (nodes, pods) = (snap.objects.nodes.len(), snap.objects.pods.len());
         let report = checker.evaluate(snap);
         if let Some(deadline) = deadline {
@@ -92,6 +96,7 @@ pub async fn watch(
         }
         return Ok(Checked {
             report,
+            read_time,
             nodes,
             pods,
             polls,

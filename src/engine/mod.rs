@@ -52,6 +52,11 @@ pub fn run(rules: &[Rule], ix: Index, opts: &RunOptions) -> Report {
     causes::link(rules, &root, &mut report, &objects);
     report.timings.push(("cause links".into(), t.elapsed()));
     notes(&world, &mut report);
+    // Objects that loaded but did not decode whole when indexed or read by a rule.
+    report.errors.extend(world.ix.errors.iter().cloned());
+    report
+        .errors
+        .extend(world.errors.lock().expect("not poisoned").drain(..));
     report
 }
 
@@ -70,7 +75,7 @@ fn notes(world: &World, report: &mut Report) {
             .objects
             .nodes
             .iter()
-            .filter_map(|n| n.metadata.name.clone())
+            .map(|n| n.name().to_string())
             .filter(|n| world.ix.node_memory(n).usage.is_none())
             .collect();
         if !unmeasured.is_empty() {

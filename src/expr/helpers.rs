@@ -7,7 +7,7 @@ use super::values::{self, Arg, as_int, as_str, field, list, map, str_at, string}
 use super::world::{ObjId, World};
 use crate::index::{pod_memory, podstatus};
 use crate::quantity::{Quantity, format_bytes};
-use crate::snapshot::Kind;
+use crate::snapshot::{Kind, PodCore, Stored};
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use kube_cel::cel::common::value::Val;
 use kube_cel::cel::{ExecutionError, FunctionContext, Value};
@@ -122,15 +122,21 @@ impl Args<'_> {
         }
     }
 
+    fn pod_core<'w>(&self, w: &'w World, i: usize) -> Result<&'w PodCore, ExecutionError> {
+        Ok(w.snap().objects.pods[self.of_kind(i, Kind::Pod)?].core())
+    }
+
     fn pod<'w>(&self, w: &'w World, i: usize) -> Result<&'w Pod, ExecutionError> {
-        Ok(&w.snap().objects.pods[self.of_kind(i, Kind::Pod)?])
+        Ok(w.snap().objects.pods[self.of_kind(i, Kind::Pod)?].get())
     }
 
     /// A node given as an object or by name.
     fn node<'w>(&self, w: &'w World, i: usize) -> Result<Option<&'w Node>, ExecutionError> {
         match as_str(self.raw(i)) {
             Some(name) => Ok(w.ix.node(name)),
-            None => Ok(Some(&w.snap().objects.nodes[self.of_kind(i, Kind::Node)?])),
+            None => Ok(Some(
+                w.snap().objects.nodes[self.of_kind(i, Kind::Node)?].get(),
+            )),
         }
     }
 
@@ -306,7 +312,7 @@ fn nodes_matching(w: &World, sel: &BTreeMap<String, String>) -> Vec<usize> {
                 .iter()
                 .enumerate()
                 .filter(|(_, n)| {
-                    let l = n.metadata.labels.as_ref();
+                    let l = n.meta().labels.as_ref();
                     sel.iter().all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
                 })
                 .map(|(i, _)| i)
@@ -352,7 +358,7 @@ pub static HELPERS: &[Helper] = &[
     "The pods a Service's selector picks.",
     |w, a| {
         let svc = &w.snap().objects.services[a.of_kind(0, Kind::Service)?];
-        Ok(w.values(Kind::Pod, w.ix.pods_of_service(svc)))
+        Ok(w.values(Kind::Pod, w.ix.pods_of_service(svc.get())))
     }),
     helper!("pods_matching"("namespace", "labels") -> "list of Pod", Join,
         "The pods of a namespace carrying every label of the map (an empty map matches none, like a Service).",
@@ -373,7 +379,7 @@ pub static HELPERS: &[Helper] = &[
     })),
     helper!("owner"("pod") -> "{kind, name} or null", Small,
     "The pod's top-level controller: a Deployment for ReplicaSet pods, else its direct controller.",
-    |w, a| Ok(match w.ix.top_owner(a.pod(w, 0)?) {
+    |w, a| Ok(match w.ix.top_owner(a.of_kind(0, Kind::Pod)?) {
         Some((kind, name)) => map(vec![("kind", string(kind)), ("name", string(name))]),
         None => Value::Null,
     })),
@@ -387,7 +393,7 @@ pub static HELPERS: &[Helper] = &[
         let uid = str_at(v, &["metadata", "uid"]).unwrap_or_default();
         let events = &w.snap().objects.events;
         let idx = w.ix.events_for(id.kind.name(), ns, name).into_iter().filter(|&i| {
-            let eu = events[i].involved_object.uid.as_deref().unwrap_or_default();
+            let eu = events[i].core().involved_object.uid.as_deref().unwrap_or_default();
             uid.is_empty() || eu.is_empty() || eu == uid
         });
         Ok(w.values(Kind::Event, idx.collect::<Vec<_>>()))
@@ -459,7 +465,7 @@ pub static HELPERS: &[Helper] = &[
         "Memory of the schedulable nodes (Ready, uncordoned, no NoSchedule/NoExecute taint) summed, in bytes; `nodes` counts them.",
         |w, _a| Ok(w.cache.cluster_mem.get_or_init(|| {
             let (mut alloc, mut req, mut n) = (0i128, 0i128, 0i64);
-            for node in w.snap().objects.nodes.iter().filter(|n| schedulable(n)) {
+            for node in w.snap().objects.nodes.iter().map(Stored::get).filter(|n| schedulable(n)) {
                 let m = w.ix.node_memory(node_name(node));
                 alloc += m.allocatable;
                 req += m.requests;
@@ -469,7 +475,7 @@ pub static HELPERS: &[Helper] = &[
         }).clone())),
     helper!("pod_mem_request"("pod") -> "int", Small,
         "The pod's memory request in bytes, as the scheduler counts it (init containers, sidecars, pod-level resources, overhead).",
-        |w, a| Ok(int(pod_memory(a.pod(w, 0)?).0))),
+        |w, a| Ok(int(pod_memory(w.snap().objects.pods[a.of_kind(0, Kind::Pod)?].core()).0))),
     helper!("has_metrics"() -> "bool", Small,
         "Whether node metrics (metrics-server) were read.",
         |w, _a| Ok(Value::Bool(w.ix.has(Kind::NodeMetrics)))),
@@ -488,14 +494,15 @@ pub static HELPERS: &[Helper] = &[
     "Whether the scheduler would place the pod on the node if the node had no taints: Ready, uncordoned, nodeSelector matched, memory free.",
     |w, a| {
         let pod = a.pod(w, 0)?;
-        Ok(Value::Bool(a.node(w, 1)?.is_some_and(|n| fits_ignoring_taints(w, pod, n))))
+        let core = a.pod_core(w, 0)?;
+        Ok(Value::Bool(a.node(w, 1)?.is_some_and(|n| fits_ignoring_taints(w, pod, core, n))))
     }),
     helper!("best_node_for"("pod") -> "Node or null", Small,
     "The node with the most allocatable memory the pod could run on if its nodeSelector allowed: Ready, uncordoned, taints tolerated, memory free.",
     |w, a| {
         let pod = a.pod(w, 0)?;
-        let need = pod_memory(pod).0;
-        let nodes = w.snap().objects.nodes.iter().enumerate().filter(|(_, n)| {
+        let need = pod_memory(a.pod_core(w, 0)?).0;
+        let nodes = w.snap().objects.nodes.iter().map(Stored::get).enumerate().filter(|(_, n)| {
             let m = w.ix.node_memory(node_name(n));
             node_ready(n) && !cordoned(n)
                 && taints(n).iter().all(|t| !blocks(t) || tolerates_taint(pod, t))
@@ -507,7 +514,7 @@ pub static HELPERS: &[Helper] = &[
     "The Ready, uncordoned node with the most allocatable memory (ties: first by name).",
     |w, _a| {
         let best = *w.cache.largest_node.get_or_init(|| {
-            most_memory(w, w.snap().objects.nodes.iter().enumerate().filter(|(_, n)| node_ready(n) && !cordoned(n)))
+            most_memory(w, w.snap().objects.nodes.iter().map(Stored::get).enumerate().filter(|(_, n)| node_ready(n) && !cordoned(n)))
         });
         Ok(node_value(w, best))
     }),
@@ -523,7 +530,7 @@ pub static HELPERS: &[Helper] = &[
     helper!("node_ips"() -> "list of string", Cluster,
         "The address of every node that has one (ExternalIP, else InternalIP), in snapshot order.",
         |w, _a| Ok(w.cache.node_ips.get_or_init(|| list(
-            w.snap().objects.nodes.iter().filter_map(node_address).map(string).collect()
+            w.snap().objects.nodes.iter().map(Stored::get).filter_map(node_address).map(string).collect()
         )).clone())),
     // Access and text.
     helper!("dig"("value", "path", "default") -> "any", Small,
@@ -582,7 +589,7 @@ fn schedulable(n: &Node) -> bool {
     node_ready(n) && !cordoned(n) && !taints(n).iter().any(blocks)
 }
 
-fn fits_ignoring_taints(w: &World, pod: &Pod, node: &Node) -> bool {
+fn fits_ignoring_taints(w: &World, pod: &Pod, core: &PodCore, node: &Node) -> bool {
     let labels = node.metadata.labels.as_ref();
     let selector_ok = pod
         .spec
@@ -596,7 +603,7 @@ fn fits_ignoring_taints(w: &World, pod: &Pod, node: &Node) -> bool {
     node_ready(node)
         && !cordoned(node)
         && selector_ok
-        && m.allocatable - m.requests >= pod_memory(pod).0
+        && m.allocatable - m.requests >= pod_memory(core).0
 }
 
 #[cfg(test)]

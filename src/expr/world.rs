@@ -33,6 +33,8 @@ impl ObjId {
 /// The indexed snapshot plus lazily converted values.
 pub struct World {
     pub ix: Index,
+    /// Objects whose full decode failed when an expression needed them.
+    pub errors: std::sync::Mutex<Vec<String>>,
     values: Vec<Vec<OnceLock<Value>>>,
     by_name: Vec<OnceLock<HashMap<(String, String), usize>>>,
     /// Facts about the whole cluster that helpers compute once per run.
@@ -46,6 +48,7 @@ impl World {
             .map(|&k| (0..ix.snap.count(k)).map(|_| OnceLock::new()).collect())
             .collect();
         World {
+            errors: std::sync::Mutex::default(),
             values,
             by_name: Kind::ALL.iter().map(|_| OnceLock::new()).collect(),
             cache: super::helpers::Cache::default(),
@@ -60,7 +63,13 @@ impl World {
     /// The object as a CEL map (converted once; clones share it).
     pub fn value(&self, id: ObjId) -> Value {
         self.values[id.kind as usize][id.index]
-            .get_or_init(|| convert(&self.ix.snap, id))
+            .get_or_init(|| {
+                let (v, error) = convert(&self.ix.snap, id);
+                if let Some(e) = error {
+                    self.errors.lock().expect("not poisoned").push(e);
+                }
+                v
+            })
             .clone()
     }
 
@@ -92,9 +101,8 @@ impl World {
                             .iter()
                             .enumerate()
                             .map(|(i, o)| {
-                                let m = o.metadata();
-                                let ns = m.namespace.clone().unwrap_or_default();
-                                ((ns, m.name.clone().unwrap_or_default()), i)
+                                let ns = o.namespace().unwrap_or_default().to_string();
+                                ((ns, o.name().to_string()), i)
                             })
                             .collect()
                     }
@@ -108,35 +116,27 @@ impl World {
 
 /// One object as a CEL map with its handle. `node.status.images` is left out: it is most of
 /// a node's size and the image helpers answer from the index.
-fn convert(snap: &Snapshot, id: ObjId) -> Value {
+fn convert(snap: &Snapshot, id: ObjId) -> (Value, Option<String>) {
     struct Convert<'a>(&'a Snapshot, usize);
     impl KindVisitor for Convert<'_> {
-        type Output = Value;
-        fn visit<T: Object>(self) -> Value {
-            let obj = &self.0.list::<T>()[self.1];
-            let mut v = kube_cel::cel::to_value(obj).unwrap_or(Value::Null);
-            if let Value::Map(m) = &mut v {
-                let map = Arc::make_mut(&mut m.map);
-                // Metrics types do not write their own apiVersion and kind.
-                map.insert(key("apiVersion"), super::values::string(T::API_VERSION));
-                map.insert(
-                    key("kind"),
-                    super::values::string(<T as k8s_openapi::Resource>::KIND),
-                );
-                if T::kind() == Kind::Node
-                    && let Some(Value::Map(status)) = map.get_mut(&key("status"))
-                {
-                    Arc::make_mut(&mut status.map).remove(&key("images"));
-                }
+        type Output = (Value, Option<String>);
+        fn visit<T: Object>(self) -> Self::Output {
+            let stored = &self.0.list::<T>()[self.1];
+            let mut v = kube_cel::cel::to_value(stored.get()).unwrap_or(Value::Null);
+            if T::kind() == Kind::Node
+                && let Value::Map(m) = &mut v
+                && let Some(Value::Map(status)) = Arc::make_mut(&mut m.map).get_mut(&key("status"))
+            {
+                Arc::make_mut(&mut status.map).remove(&key("images"));
             }
-            v
+            (v, stored.decode_error().map(String::from))
         }
     }
-    let mut v = id.kind.visit(Convert(snap, id.index));
+    let (mut v, error) = id.kind.visit(Convert(snap, id.index));
     if let Value::Map(m) = &mut v {
         Arc::make_mut(&mut m.map).insert(Key::Int(HANDLE_KEY), Value::Int(id.encode()));
     }
-    v
+    (v, error)
 }
 
 fn key(s: &str) -> Key {

@@ -1,26 +1,25 @@
-//! Lookups over a snapshot, built once so every join a rule asks for is a hash lookup
-//! (pods by node / namespace / label / owner, services → pods and endpoints, images per node,
-//! events per object, memory per node).
+//! Lookups over a snapshot, so every join a rule asks for is a hash lookup (pods by node /
+//! namespace / label / owner, services → pods and endpoints, images per node, events per
+//! object, memory per node). Built from what every object's core holds; the maps a run may
+//! not need (labels and owners per namespace, events, images) are built on first use.
 
 pub mod images;
 pub mod podstatus;
 pub mod resources;
 
 pub use images::normalize_image;
-pub use resources::pod_memory;
+pub use resources::{Bound, pod_memory, pod_resource};
 
 use crate::quantity::Quantity;
-use crate::snapshot::{Kind, Snapshot};
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use crate::snapshot::{Kind, Snapshot, Stored};
+use k8s_openapi::api::core::v1::{Node, Service};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
 
 type Key = (String, String);
 
-fn key(ns: Option<&str>, name: Option<&str>) -> Key {
-    (
-        ns.unwrap_or_default().to_string(),
-        name.unwrap_or_default().to_string(),
-    )
+fn key(ns: Option<&str>, name: &str) -> Key {
+    (ns.unwrap_or_default().to_string(), name.to_string())
 }
 
 /// Memory figures for one node, in bytes.
@@ -34,67 +33,66 @@ pub struct NodeMemory {
     pub usage: Option<i128>,
 }
 
+/// The pods of one namespace by label and by owner.
+#[derive(Default)]
+struct NamespacePods {
+    by_label: HashMap<(String, String), Vec<usize>>,
+    by_owner: HashMap<(String, String), Vec<usize>>,
+}
+
 /// A snapshot plus its indexes.
 pub struct Index {
     pub snap: Snapshot,
     node_by_name: HashMap<String, usize>,
-    pod_by_key: HashMap<Key, usize>,
     pods_by_node: HashMap<String, Vec<usize>>,
     pods_by_ns: HashMap<String, Vec<usize>>,
-    pods_by_label: HashMap<(String, String, String), Vec<usize>>,
-    pods_by_owner: HashMap<(String, String, String), Vec<usize>>,
+    memory_by_node: HashMap<String, NodeMemory>,
+    deployment_of_rs: HashMap<Key, String>,
     service_by_key: HashMap<Key, usize>,
     endpoints_by_key: HashMap<Key, usize>,
     slices_by_service: HashMap<Key, Vec<usize>>,
-    events_by_object: HashMap<(String, String, String), Vec<usize>>,
-    images_by_node: HashMap<String, HashSet<String>>,
-    deployment_of_rs: HashMap<Key, String>,
-    memory_by_node: HashMap<String, NodeMemory>,
+    namespace_pods: Mutex<HashMap<String, Arc<NamespacePods>>>,
+    events_by_object: OnceLock<HashMap<(String, String, String), Vec<usize>>>,
+    images_by_node: Mutex<HashMap<String, Arc<HashSet<String>>>>,
+    /// Objects whose full decode failed while indexing.
+    pub errors: Vec<String>,
 }
 
 impl Index {
     pub fn new(snap: Snapshot) -> Index {
         let mut ix = Index {
             node_by_name: HashMap::new(),
-            pod_by_key: HashMap::new(),
             pods_by_node: HashMap::new(),
             pods_by_ns: HashMap::new(),
-            pods_by_label: HashMap::new(),
-            pods_by_owner: HashMap::new(),
+            memory_by_node: HashMap::new(),
+            deployment_of_rs: HashMap::new(),
             service_by_key: HashMap::new(),
             endpoints_by_key: HashMap::new(),
             slices_by_service: HashMap::new(),
-            events_by_object: HashMap::new(),
-            images_by_node: HashMap::new(),
-            deployment_of_rs: HashMap::new(),
-            memory_by_node: HashMap::new(),
+            namespace_pods: Mutex::default(),
+            events_by_object: OnceLock::new(),
+            images_by_node: Mutex::default(),
+            errors: Vec::new(),
             snap,
         };
-        ix.build();
+        ix.index_nodes();
+        ix.index_pods();
+        ix.index_services();
         ix
     }
 
-    fn build(&mut self) {
-        self.index_nodes();
-        self.index_pods();
-        self.index_services();
+    fn note<T: crate::snapshot::Object>(errors: &mut Vec<String>, o: &Stored<T>) {
+        if let Some(e) = o.decode_error() {
+            errors.push(e.to_string());
+        }
     }
 
-    /// Nodes by name, their images and memory (usage from metrics).
+    /// Nodes by name and their memory (usage from metrics).
     fn index_nodes(&mut self) {
         let s = &self.snap.objects;
-        for (i, n) in s.nodes.iter().enumerate() {
-            let name = n.metadata.name.clone().unwrap_or_default();
-            let images = n
-                .status
-                .as_ref()
-                .and_then(|st| st.images.as_ref())
-                .into_iter()
-                .flatten()
-                .flat_map(|img| img.names.iter().flatten())
-                .map(|n| normalize_image(n))
-                .collect();
-            self.images_by_node.insert(name.clone(), images);
+        for (i, stored) in s.nodes.iter().enumerate() {
+            let n = stored.get();
+            Self::note(&mut self.errors, stored);
             let status = n.status.as_ref();
             let mem = |m: Option<
                 &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
@@ -103,6 +101,7 @@ impl Index {
                     .and_then(|q| Quantity::parse(&q.0).ok())
                     .map_or(0, Quantity::ceil_units)
             };
+            let name = stored.name().to_string();
             self.memory_by_node.insert(
                 name.clone(),
                 NodeMemory {
@@ -113,84 +112,50 @@ impl Index {
             );
             self.node_by_name.insert(name, i);
         }
-        for m in &s.node_metrics {
-            let name = m.metadata.name.clone().unwrap_or_default();
+        for stored in &s.node_metrics {
+            let m = stored.get();
+            Self::note(&mut self.errors, stored);
             let usage = m
                 .usage
                 .get("memory")
                 .and_then(|q| Quantity::parse(&q.0).ok());
-            if let (Some(entry), Some(u)) = (self.memory_by_node.get_mut(&name), usage) {
+            if let (Some(entry), Some(u)) = (self.memory_by_node.get_mut(stored.name()), usage) {
                 entry.usage = Some(u.ceil_units());
             }
         }
     }
 
-    /// Pods by key, namespace, label, owner (Deployments through their ReplicaSets) and
-    /// node; images pulled on nodes; memory requested per node.
+    /// Pods by namespace and node; memory requested per node; Deployments of ReplicaSets.
     fn index_pods(&mut self) {
         let s = &self.snap.objects;
         for rs in &s.replica_sets {
-            if let Some(owner) = controller_of(&rs.metadata).filter(|o| o.0 == "Deployment") {
-                self.deployment_of_rs.insert(
-                    key(
-                        rs.metadata.namespace.as_deref(),
-                        rs.metadata.name.as_deref(),
-                    ),
-                    owner.1,
-                );
+            if let Some((kind, name)) = rs.meta().controller()
+                && kind == "Deployment"
+            {
+                self.deployment_of_rs
+                    .insert(key(rs.namespace(), rs.name()), name.to_string());
             }
         }
         for (i, p) in s.pods.iter().enumerate() {
-            let ns = p.metadata.namespace.clone().unwrap_or_default();
-            let name = p.metadata.name.clone().unwrap_or_default();
-            self.pod_by_key.insert((ns.clone(), name), i);
-            self.pods_by_ns.entry(ns.clone()).or_default().push(i);
-            for (k, v) in p.metadata.labels.iter().flatten() {
-                self.pods_by_label
-                    .entry((ns.clone(), k.clone(), v.clone()))
-                    .or_default()
-                    .push(i);
-            }
-            if let Some((kind, name)) = controller_of(&p.metadata) {
-                self.pods_by_owner
-                    .entry((ns.clone(), kind.clone(), name.clone()))
-                    .or_default()
-                    .push(i);
-                if kind == "ReplicaSet"
-                    && let Some(d) = self.deployment_of_rs.get(&(ns.clone(), name))
-                {
-                    self.pods_by_owner
-                        .entry((ns.clone(), "Deployment".into(), d.clone()))
-                        .or_default()
-                        .push(i);
+            let core = p.core();
+            let ns = p.namespace().unwrap_or_default();
+            match self.pods_by_ns.get_mut(ns) {
+                Some(v) => v.push(i),
+                None => {
+                    self.pods_by_ns.insert(ns.to_string(), vec![i]);
                 }
             }
-            let node = p.spec.as_ref().and_then(|s| s.node_name.clone());
-            if let Some(node) = &node {
-                // An image a container on the node has pulled (it has an imageID) is on the
-                // node, even when the kubelet's capped status.images list leaves it out.
-                let st = p.status.as_ref();
-                let pulled = st
-                    .and_then(|s| s.container_statuses.as_deref())
-                    .unwrap_or_default()
-                    .iter()
-                    .chain(
-                        st.and_then(|s| s.init_container_statuses.as_deref())
-                            .unwrap_or_default(),
-                    )
-                    .filter(|c| !c.image_id.is_empty())
-                    .map(|c| normalize_image(&c.image));
-                self.images_by_node
-                    .entry(node.clone())
-                    .or_default()
-                    .extend(pulled);
-            }
-            if let Some(node) = node {
-                self.pods_by_node.entry(node.clone()).or_default().push(i);
-                if is_active(p)
-                    && let Some(m) = self.memory_by_node.get_mut(&node)
+            if let Some(node) = core.node_name() {
+                match self.pods_by_node.get_mut(node) {
+                    Some(v) => v.push(i),
+                    None => {
+                        self.pods_by_node.insert(node.to_string(), vec![i]);
+                    }
+                }
+                if core.is_active()
+                    && let Some(m) = self.memory_by_node.get_mut(node)
                 {
-                    let (req, lim) = pod_memory(p);
+                    let (req, lim) = pod_memory(core);
                     m.requests += req;
                     m.limits += lim;
                 }
@@ -198,70 +163,74 @@ impl Index {
         }
     }
 
-    /// Services and their Endpoints and EndpointSlices by key; events by object.
+    /// Services and their Endpoints and EndpointSlices by key.
     fn index_services(&mut self) {
         let s = &self.snap.objects;
         for (i, svc) in s.services.iter().enumerate() {
-            self.service_by_key.insert(
-                key(
-                    svc.metadata.namespace.as_deref(),
-                    svc.metadata.name.as_deref(),
-                ),
-                i,
-            );
+            self.service_by_key
+                .insert(key(svc.namespace(), svc.name()), i);
         }
         for (i, ep) in s.endpoints.iter().enumerate() {
-            self.endpoints_by_key.insert(
-                key(
-                    ep.metadata.namespace.as_deref(),
-                    ep.metadata.name.as_deref(),
-                ),
-                i,
-            );
+            self.endpoints_by_key
+                .insert(key(ep.namespace(), ep.name()), i);
         }
         for (i, sl) in s.endpoint_slices.iter().enumerate() {
-            let svc = sl
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("kubernetes.io/service-name"))
-                .map(String::as_str);
-            if let Some(svc) = svc {
+            if let Some(svc) = sl.meta().label("kubernetes.io/service-name") {
                 self.slices_by_service
-                    .entry(key(sl.metadata.namespace.as_deref(), Some(svc)))
+                    .entry(key(sl.namespace(), svc))
                     .or_default()
                     .push(i);
             }
         }
-        for (i, ev) in s.events.iter().enumerate() {
-            let o = &ev.involved_object;
-            self.events_by_object
-                .entry((
-                    o.kind.clone().unwrap_or_default(),
-                    o.namespace.clone().unwrap_or_default(),
-                    o.name.clone().unwrap_or_default(),
-                ))
-                .or_default()
-                .push(i);
+    }
+
+    /// The label and owner maps of one namespace's pods, built on first use (a run asks
+    /// about a few namespaces).
+    fn namespace(&self, ns: &str) -> Arc<NamespacePods> {
+        let mut all = self.namespace_pods.lock().expect("not poisoned");
+        if let Some(n) = all.get(ns) {
+            return Arc::clone(n);
         }
+        let mut n = NamespacePods::default();
+        for &i in self.pods_in_namespace(ns) {
+            let p = &self.snap.objects.pods[i];
+            let meta = p.meta();
+            for (k, v) in meta.labels.iter().flatten() {
+                n.by_label
+                    .entry((k.clone(), v.clone()))
+                    .or_default()
+                    .push(i);
+            }
+            if let Some((kind, name)) = meta.controller() {
+                n.by_owner
+                    .entry((kind.to_string(), name.to_string()))
+                    .or_default()
+                    .push(i);
+                if kind == "ReplicaSet"
+                    && let Some(d) = self.deployment_of_rs.get(&key(Some(ns), name))
+                {
+                    n.by_owner
+                        .entry(("Deployment".into(), d.clone()))
+                        .or_default()
+                        .push(i);
+                }
+            }
+        }
+        let n = Arc::new(n);
+        all.insert(ns.to_string(), Arc::clone(&n));
+        n
     }
 
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.node_by_name
             .get(name)
-            .map(|&i| &self.snap.objects.nodes[i])
-    }
-
-    pub fn pod(&self, ns: &str, name: &str) -> Option<&Pod> {
-        self.pod_by_key
-            .get(&(ns.to_string(), name.to_string()))
-            .map(|&i| &self.snap.objects.pods[i])
+            .map(|&i| self.snap.objects.nodes[i].get())
     }
 
     pub fn service(&self, ns: &str, name: &str) -> Option<&Service> {
         self.service_by_key
             .get(&(ns.to_string(), name.to_string()))
-            .map(|&i| &self.snap.objects.services[i])
+            .map(|&i| self.snap.objects.services[i].get())
     }
 
     pub fn pods_on_node(&self, node: &str) -> Vec<usize> {
@@ -274,8 +243,9 @@ impl Index {
 
     /// Pods of a controller (Deployment pods are found through their ReplicaSets).
     pub fn pods_owned_by(&self, ns: &str, kind: &str, name: &str) -> Vec<usize> {
-        self.pods_by_owner
-            .get(&(ns.to_string(), kind.to_string(), name.to_string()))
+        self.namespace(ns)
+            .by_owner
+            .get(&(kind.to_string(), name.to_string()))
             .cloned()
             .unwrap_or_default()
     }
@@ -283,12 +253,11 @@ impl Index {
     /// Pods in `ns` whose labels include every pair of `selector`. An empty selector
     /// selects nothing, as for a Service.
     pub fn pods_matching(&self, ns: &str, selector: &BTreeMap<String, String>) -> Vec<usize> {
+        let pods = self.namespace(ns);
+        let by_label = &pods.by_label;
         let mut lists: Vec<&Vec<usize>> = Vec::with_capacity(selector.len());
         for (k, v) in selector {
-            match self
-                .pods_by_label
-                .get(&(ns.to_string(), k.clone(), v.clone()))
-            {
+            match by_label.get(&(k.clone(), v.clone())) {
                 Some(l) => lists.push(l),
                 None => return Vec::new(),
             }
@@ -320,6 +289,7 @@ impl Index {
         let k = (ns.to_string(), name.to_string());
         if let Some(&i) = self.endpoints_by_key.get(&k) {
             return self.snap.objects.endpoints[i]
+                .get()
                 .subsets
                 .iter()
                 .flatten()
@@ -334,6 +304,7 @@ impl Index {
             .flatten()
             .flat_map(|&i| {
                 self.snap.objects.endpoint_slices[i]
+                    .get()
                     .endpoints
                     .iter()
                     .flatten()
@@ -353,21 +324,71 @@ impl Index {
 
     /// Events about one object, oldest first.
     pub fn events_for(&self, kind: &str, ns: &str, name: &str) -> Vec<usize> {
-        let mut v = self
-            .events_by_object
+        let events = &self.snap.objects.events;
+        let by_object = self.events_by_object.get_or_init(|| {
+            let mut m: HashMap<(String, String, String), Vec<usize>> = HashMap::new();
+            for (i, e) in events.iter().enumerate() {
+                let o = &e.core().involved_object;
+                m.entry((
+                    o.kind.clone().unwrap_or_default(),
+                    o.namespace.clone().unwrap_or_default(),
+                    o.name.clone().unwrap_or_default(),
+                ))
+                .or_default()
+                .push(i);
+            }
+            m
+        });
+        let mut v = by_object
             .get(&(kind.to_string(), ns.to_string(), name.to_string()))
             .cloned()
             .unwrap_or_default();
-        v.sort_by_key(|&i| event_time(&self.snap.objects.events[i]));
+        v.sort_by_key(|&i| events[i].core().time());
         v
+    }
+
+    /// The images a node holds: `node.status.images`, and every image a container on it has
+    /// pulled (it has an imageID), even when the kubelet's capped list leaves it out.
+    fn images(&self, node: &str) -> Arc<HashSet<String>> {
+        let mut all = self.images_by_node.lock().expect("not poisoned");
+        if let Some(i) = all.get(node) {
+            return Arc::clone(i);
+        }
+        let mut set: HashSet<String> = self
+            .node(node)
+            .and_then(|n| n.status.as_ref())
+            .and_then(|st| st.images.as_ref())
+            .into_iter()
+            .flatten()
+            .flat_map(|img| img.names.iter().flatten())
+            .map(|n| normalize_image(n))
+            .collect();
+        for &i in self.pods_by_node.get(node).into_iter().flatten() {
+            let st = self.snap.objects.pods[i].core().status.as_ref();
+            let pulled = st
+                .and_then(|s| s.container_statuses.as_deref())
+                .unwrap_or_default()
+                .iter()
+                .chain(
+                    st.and_then(|s| s.init_container_statuses.as_deref())
+                        .unwrap_or_default(),
+                )
+                .filter(|c| !c.image_id.is_empty())
+                .map(|c| normalize_image(&c.image));
+            set.extend(pulled);
+        }
+        let set = Arc::new(set);
+        all.insert(node.to_string(), Arc::clone(&set));
+        set
     }
 
     /// Whether the node has the image. containerd lists `repo:tag` and `repo@digest` as
     /// separate names, so a `repo:tag@digest` reference matches either.
     pub fn node_has_image(&self, node: &str, image: &str) -> bool {
-        let Some(imgs) = self.images_by_node.get(node) else {
+        if !self.node_by_name.contains_key(node) {
             return false;
-        };
+        }
+        let imgs = self.images(node);
         let full = normalize_image(image);
         if imgs.contains(&full) {
             return true;
@@ -385,13 +406,10 @@ impl Index {
     }
 
     pub fn node_images(&self, node: &str) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .images_by_node
-            .get(node)
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
+        if !self.node_by_name.contains_key(node) {
+            return Vec::new();
+        }
+        let mut v: Vec<String> = self.images(node).iter().cloned().collect();
         v.sort();
         v
     }
@@ -402,51 +420,18 @@ impl Index {
 
     /// The top-level controller of a pod: a Deployment for ReplicaSet pods, else the
     /// direct controller.
-    pub fn top_owner(&self, pod: &Pod) -> Option<(String, String)> {
-        let (kind, name) = controller_of(&pod.metadata)?;
+    pub fn top_owner(&self, pod: usize) -> Option<(String, String)> {
+        let p = &self.snap.objects.pods[pod];
+        let (kind, name) = p.meta().controller()?;
         if kind == "ReplicaSet"
-            && let Some(d) = self.deployment_of_rs.get(&(
-                pod.metadata.namespace.clone().unwrap_or_default(),
-                name.clone(),
-            ))
+            && let Some(d) = self.deployment_of_rs.get(&key(p.namespace(), name))
         {
             return Some(("Deployment".into(), d.clone()));
         }
-        Some((kind, name))
+        Some((kind.to_string(), name.to_string()))
     }
 
     pub fn has(&self, kind: Kind) -> bool {
         self.snap.available(kind)
     }
-}
-
-/// `(kind, name)` of the controlling owner reference.
-pub fn controller_of(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> Option<(String, String)> {
-    meta.owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))
-        .map(|o| (o.kind.clone(), o.name.clone()))
-}
-
-/// Whether a pod still holds node resources (not Succeeded or Failed).
-pub fn is_active(p: &Pod) -> bool {
-    !matches!(
-        p.status.as_ref().and_then(|s| s.phase.as_deref()),
-        Some("Succeeded" | "Failed")
-    )
-}
-
-/// When an event last happened: its series' last observation, else lastTimestamp, else
-/// eventTime (new-style events), else creation. Compared as instants, not strings.
-fn event_time(e: &k8s_openapi::api::core::v1::Event) -> Option<k8s_openapi::jiff::Timestamp> {
-    e.series
-        .as_ref()
-        .and_then(|s| s.last_observed_time.as_ref())
-        .map(|t| t.0)
-        .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
-        .or_else(|| e.event_time.as_ref().map(|t| t.0))
-        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }

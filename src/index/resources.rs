@@ -1,64 +1,80 @@
 //! What a pod asks of its node, counted the way the scheduler counts it.
 
 use crate::quantity::Quantity;
-use k8s_openapi::api::core::v1::Pod;
+use crate::snapshot::{ContainerCore, PodCore, PodSpecCore, Resources};
 
-/// A pod's effective memory (requests, limits) in bytes, as the scheduler counts them
-/// (component-helpers `PodRequests`): pod-level `spec.resources` when set; else the larger of
-/// (regular containers + restartable "sidecar" init containers) and, for each init container,
-/// itself plus the sidecars started before it; plus the runtime-class overhead.
-pub fn pod_memory(p: &Pod) -> (i128, i128) {
-    use k8s_openapi::api::core::v1::ResourceRequirements;
-    let Some(spec) = p.spec.as_ref() else {
-        return (0, 0);
+/// Whether a figure is a request or a limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    Request,
+    Limit,
+}
+
+/// One resource of a pod (memory in bytes, cpu in millicores, anything else in units), as
+/// the scheduler counts it (component-helpers `PodRequests`): pod-level `spec.resources` when
+/// set; else the larger of (regular containers + restartable "sidecar" init containers) and,
+/// for each init container, itself plus the sidecars started before it; plus the
+/// runtime-class overhead.
+pub fn pod_resource(spec: &PodSpecCore, resource: &str, bound: Bound) -> i128 {
+    let amount = |q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity| {
+        Quantity::parse(&q.0).ok().map(|q| {
+            if resource == "cpu" {
+                q.ceil_millis()
+            } else {
+                q.ceil_units()
+            }
+        })
     };
-    let mem = |r: Option<&ResourceRequirements>, limits: bool| -> Option<i128> {
-        let map = if limits {
-            r.and_then(|r| r.limits.as_ref())
-        } else {
+    let of = |r: Option<&Resources>| -> Option<i128> {
+        let map = match bound {
+            Bound::Limit => r.and_then(|r| r.limits.as_ref()),
             // A limit without a request defaults the request to the limit.
-            r.and_then(|r| r.requests.as_ref().filter(|m| m.contains_key("memory")))
-                .or_else(|| r.and_then(|r| r.limits.as_ref()))
+            Bound::Request => r
+                .and_then(|r| r.requests.as_ref().filter(|m| m.contains_key(resource)))
+                .or_else(|| r.and_then(|r| r.limits.as_ref())),
         };
-        map.and_then(|m| m.get("memory"))
-            .and_then(|q| Quantity::parse(&q.0).ok())
-            .map(Quantity::ceil_units)
+        map.and_then(|m| m.get(resource)).and_then(amount)
     };
     let overhead = spec
         .overhead
         .as_ref()
-        .and_then(|o| o.get("memory"))
-        .and_then(|q| Quantity::parse(&q.0).ok())
-        .map_or(0, Quantity::ceil_units);
-    let one = |limits: bool| {
-        if let Some(pod_level) = mem(spec.resources.as_ref(), limits) {
-            return pod_level + overhead;
+        .and_then(|o| o.get(resource))
+        .and_then(amount)
+        .unwrap_or(0);
+    if let Some(pod_level) = of(spec.resources.as_ref()) {
+        return pod_level + overhead;
+    }
+    let get = |c: &ContainerCore| of(c.resources.as_ref()).unwrap_or(0);
+    let regular: i128 = spec.containers.iter().map(get).sum();
+    let (mut sidecars, mut init_peak) = (0i128, 0i128);
+    for c in spec.init_containers.iter().flatten() {
+        if c.restart_policy.as_deref() == Some("Always") {
+            sidecars += get(c);
+            init_peak = init_peak.max(sidecars);
+        } else {
+            init_peak = init_peak.max(get(c) + sidecars);
         }
-        let get = |c: &k8s_openapi::api::core::v1::Container| {
-            mem(c.resources.as_ref(), limits).unwrap_or(0)
-        };
-        let regular: i128 = spec.containers.iter().map(get).sum();
-        let (mut sidecars, mut init_peak) = (0i128, 0i128);
-        for c in spec.init_containers.iter().flatten() {
-            if c.restart_policy.as_deref() == Some("Always") {
-                sidecars += get(c);
-                init_peak = init_peak.max(sidecars);
-            } else {
-                init_peak = init_peak.max(get(c) + sidecars);
-            }
-        }
-        (regular + sidecars).max(init_peak) + overhead
-    };
-    (one(false), one(true))
+    }
+    (regular + sidecars).max(init_peak) + overhead
+}
+
+/// A pod's memory (requests, limits) in bytes.
+pub fn pod_memory(p: &PodCore) -> (i128, i128) {
+    p.spec.as_ref().map_or((0, 0), |s| {
+        (
+            pod_resource(s, "memory", Bound::Request),
+            pod_resource(s, "memory", Bound::Limit),
+        )
+    })
 }
 
 #[cfg(test)]
 mod memory_tests {
-    use super::pod_memory;
+    use super::*;
 
     #[test]
     fn memory_is_counted_like_the_scheduler() {
-        let pod = |spec: serde_json::Value| {
+        let pod = |spec: serde_json::Value| -> PodCore {
             serde_json::from_value(serde_json::json!({"metadata": {"name": "p"}, "spec": spec}))
                 .unwrap()
         };

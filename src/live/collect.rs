@@ -4,8 +4,10 @@
 use super::Unreachable;
 use super::connect::{Connection, chain};
 use crate::snapshot::{Kind, KindVisitor, Object, Snapshot};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
 use kube::api::ListParams;
-use kube::core::{ObjectList, Request};
+use kube::core::Request;
+use serde_json::value::RawValue;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -143,6 +145,15 @@ async fn list_pods(conn: &Connection, opts: &CollectOptions) -> Listed {
 
 type Paged = Result<(Snapshot, usize), ListError>;
 
+/// One page of a LIST, its items undecoded.
+#[derive(serde::Deserialize)]
+struct Page {
+    #[serde(default)]
+    metadata: ListMeta,
+    #[serde(default)]
+    items: Vec<Box<RawValue>>,
+}
+
 /// LIST with `limit`/`continue` until done. A 410 (the continue token expired because etcd
 /// compacted) restarts this kind's list from the beginning, at most three times.
 fn paged<'a>(
@@ -186,6 +197,8 @@ async fn pages<T: Object>(conn: &Connection, ns: Option<&str>, page_size: u32) -
     };
     'restart: for _attempt in 0..3 {
         let mut snap = Snapshot::default();
+        // An empty list still means the kind was read.
+        snap.read.insert(kind);
         let mut pages = 0;
         let mut token: Option<String> = None;
         loop {
@@ -196,8 +209,7 @@ async fn pages<T: Object>(conn: &Connection, ns: Option<&str>, page_size: u32) -
             let req = request
                 .list(&lp)
                 .map_err(|e| ListError::Fatal(e.to_string()))?;
-            let res =
-                tokio::time::timeout(conn.timeout, conn.client.request::<ObjectList<T>>(req)).await;
+            let res = tokio::time::timeout(conn.timeout, conn.client.request::<Page>(req)).await;
             pages += 1;
             let list = match res {
                 Err(_) => return Err(timeout()),
@@ -207,8 +219,10 @@ async fn pages<T: Object>(conn: &Connection, ns: Option<&str>, page_size: u32) -
                 Ok(Err(e)) => return Err(classify(e, kind, &scope)),
                 Ok(Ok(list)) => list,
             };
+            // Items are kept as the server sent them (compact JSON, only their core decoded).
             for item in list.items {
-                snap.push(item);
+                snap.insert_raw(kind, item.get().as_bytes().to_vec())
+                    .map_err(|e| ListError::Fatal(format!("{} item: {e}", kind.name())))?;
             }
             token = list.metadata.continue_.filter(|t| !t.is_empty());
             if token.is_none() {

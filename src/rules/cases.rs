@@ -207,7 +207,7 @@ mod tests {
         )
         .unwrap();
         let snap = snapshot(&file, &file.cases[0]).unwrap();
-        let pod = &snap.objects.pods[0];
+        let pod = snap.objects.pods[0].get();
         assert_eq!(pod.metadata.namespace.as_deref(), Some("train-ticket"));
         assert!(pod.metadata.uid.is_some());
         assert!(snap.available(Kind::Node) && !snap.available(Kind::NodeMetrics));

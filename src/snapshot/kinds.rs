@@ -44,15 +44,18 @@ pub trait Object:
     + Serialize
     + DeserializeOwned
     + Clone
+    + Default
     + fmt::Debug
     + Send
     + Sync
     + 'static
 {
+    /// What is decoded of every object of the kind when it loads (see [`Stored`]).
+    type Core: Core;
     /// The kind in the table (the `KIND` constant is k8s-openapi's string).
     fn kind() -> Kind;
-    fn all(objects: &Objects) -> &[Self];
-    fn all_mut(objects: &mut Objects) -> &mut Vec<Self>;
+    fn all(objects: &Objects) -> &[Stored<Self>];
+    fn all_mut(objects: &mut Objects) -> &mut Vec<Stored<Self>>;
 }
 
 /// Code generic over the object type of a kind chosen at run time ([`Kind::visit`]).
@@ -62,7 +65,7 @@ pub trait KindVisitor {
 }
 
 macro_rules! kind_table {
-    ($( $variant:ident : $ty:ty => $field:ident, short [$($short:literal),*] $(, $optional:ident)? ;)*) => {
+    ($( $variant:ident : $ty:ty => $field:ident, core $core:ty, short [$($short:literal),*] $(, $optional:ident)? ;)*) => {
         /// One kind of object ttdoctor reads. The order is the order of the `kubectl get`
         /// command whose output a snapshot file is.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,20 +99,21 @@ macro_rules! kind_table {
             }
         }
 
-        /// The typed objects of every kind, in source order.
+        /// The objects of every kind, in source order.
         #[derive(Debug, Default, Clone)]
         pub struct Objects {
-            $(pub $field: Vec<$ty>,)*
+            $(pub $field: Vec<Stored<$ty>>,)*
         }
 
         $(impl Object for $ty {
+            type Core = $core;
             fn kind() -> Kind {
                 Kind::$variant
             }
-            fn all(objects: &Objects) -> &[Self] {
+            fn all(objects: &Objects) -> &[Stored<Self>] {
                 &objects.$field
             }
-            fn all_mut(objects: &mut Objects) -> &mut Vec<Self> {
+            fn all_mut(objects: &mut Objects) -> &mut Vec<Stored<Self>> {
                 &mut objects.$field
             }
         })*
@@ -119,6 +123,7 @@ macro_rules! kind_table {
 }
 
 use super::metrics::NodeMetrics;
+use super::stored::{Core, EventCore, Plain, PodCore, Stored};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
     Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
@@ -127,20 +132,20 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::storage::v1::StorageClass;
 
 kind_table! {
-    Node: Node => nodes, short ["no"];
-    StorageClass: StorageClass => storage_classes, short ["sc"];
-    PersistentVolume: PersistentVolume => persistent_volumes, short ["pv"];
-    PersistentVolumeClaim: PersistentVolumeClaim => persistent_volume_claims, short ["pvc"];
-    Namespace: Namespace => namespaces, short ["ns"];
-    Pod: Pod => pods, short ["po"];
-    Service: Service => services, short ["svc"];
-    Endpoints: Endpoints => endpoints, short ["ep"];
-    EndpointSlice: EndpointSlice => endpoint_slices, short [];
-    StatefulSet: StatefulSet => stateful_sets, short ["sts"];
-    Deployment: Deployment => deployments, short ["deploy"];
-    ReplicaSet: ReplicaSet => replica_sets, short ["rs"];
-    Event: Event => events, short ["ev"];
-    NodeMetrics: NodeMetrics => node_metrics, short [], optional;
+    Node: Node => nodes, core Plain, short ["no"];
+    StorageClass: StorageClass => storage_classes, core Plain, short ["sc"];
+    PersistentVolume: PersistentVolume => persistent_volumes, core Plain, short ["pv"];
+    PersistentVolumeClaim: PersistentVolumeClaim => persistent_volume_claims, core Plain, short ["pvc"];
+    Namespace: Namespace => namespaces, core Plain, short ["ns"];
+    Pod: Pod => pods, core PodCore, short ["po"];
+    Service: Service => services, core Plain, short ["svc"];
+    Endpoints: Endpoints => endpoints, core Plain, short ["ep"];
+    EndpointSlice: EndpointSlice => endpoint_slices, core Plain, short [];
+    StatefulSet: StatefulSet => stateful_sets, core Plain, short ["sts"];
+    Deployment: Deployment => deployments, core Plain, short ["deploy"];
+    ReplicaSet: ReplicaSet => replica_sets, core Plain, short ["rs"];
+    Event: Event => events, core EventCore, short ["ev"];
+    NodeMetrics: NodeMetrics => node_metrics, core Plain, short [], optional;
 }
 
 impl Kind {

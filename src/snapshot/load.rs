@@ -47,9 +47,10 @@ pub fn load_file_with(path: &Path, opts: LoadOptions) -> Result<Snapshot, LoadEr
     load_reader(std::io::BufReader::new(file), &name, opts)
 }
 
-/// Parses a snapshot from any reader; gzip is recognised by its magic bytes.
+/// Parses a snapshot from any reader; gzip is recognised by its magic bytes. JSON is read as
+/// a stream (the format for big clusters); YAML is read whole.
 pub fn load_reader(
-    mut reader: impl std::io::BufRead,
+    mut reader: impl std::io::BufRead + Send,
     source_name: &str,
     opts: LoadOptions,
 ) -> Result<Snapshot, LoadError> {
@@ -58,14 +59,59 @@ pub fn load_reader(
         .fill_buf()
         .map_err(|e| err(format!("cannot read: {e}")))?
         .starts_with(&[0x1f, 0x8b]);
-    let mut text = String::new();
-    let read = if gzip {
-        flate2::bufread::MultiGzDecoder::new(reader).read_to_string(&mut text)
+    let mut reader: Box<dyn std::io::BufRead + Send> = if gzip {
+        Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(reader),
+        ))
     } else {
-        reader.read_to_string(&mut text)
+        Box::new(reader)
     };
-    read.map_err(|e| err(format!("cannot read: {e}")))?;
+    let first = first_byte(&mut reader).map_err(|e| err(format!("cannot read: {e}")))?;
+    if matches!(first, Some(b'{' | b'[')) && !opts.manifests {
+        let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let loader = Loader { opts };
+        let mut snap = super::stream::read(reader, workers, |doc, snap| {
+            let value: Value =
+                serde_json::from_slice(&doc.head).map_err(|e| format!("invalid JSON: {e}"))?;
+            loader
+                .document(snap, value)
+                .map_err(|m| format!("document: {m}"))
+        })
+        .map_err(&err)?;
+        if snap.is_empty() && snap.read.is_empty() && snap.ignored_kinds.is_empty() {
+            return Err(err(NO_OBJECTS.into()));
+        }
+        mark_missing_cluster_kinds(&mut snap);
+        return Ok(snap);
+    }
+    let mut text = String::new();
+    reader
+        .read_to_string(&mut text)
+        .map_err(|e| err(format!("cannot read: {e}")))?;
     load_str_with(&text, source_name, opts)
+}
+
+const NO_OBJECTS: &str =
+    "no Kubernetes objects found (expected the output of `kubectl get ... -o yaml`)";
+
+/// The first byte after a byte-order mark and white space, left unread.
+fn first_byte(reader: &mut impl std::io::BufRead) -> std::io::Result<Option<u8>> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let skip = if buf.starts_with("\u{feff}".as_bytes()) {
+            3
+        } else {
+            buf.iter().take_while(|b| b.is_ascii_whitespace()).count()
+        };
+        if skip == 0 {
+            return Ok(Some(buf[0]));
+        }
+        reader.consume(skip);
+    }
 }
 
 /// Parses snapshot text; `source_name` names it in errors.
@@ -79,22 +125,21 @@ pub fn load_str_with(
     opts: LoadOptions,
 ) -> Result<Snapshot, LoadError> {
     let err = |message| LoadError::new(source_name, message);
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if (trimmed.starts_with('{') || trimmed.starts_with('[')) && !opts.manifests {
+        return load_reader(trimmed.as_bytes(), source_name, opts);
+    }
     let docs = parse_documents(text).map_err(&err)?;
     if docs.iter().all(Value::is_null) {
-        return Err(err(
-            "no Kubernetes objects found (expected the output of `kubectl get ... -o yaml`)".into(),
-        ));
+        return Err(err(NO_OBJECTS.into()));
     }
-    let mut loader = Loader {
-        snap: Snapshot::default(),
-        opts,
-    };
+    let loader = Loader { opts };
+    let mut snap = Snapshot::default();
     for (d, doc) in docs.into_iter().enumerate() {
         loader
-            .document(doc)
+            .document(&mut snap, doc)
             .map_err(|m| err(format!("document {}: {m}", d + 1)))?;
     }
-    let mut snap = loader.snap;
     if !opts.manifests {
         mark_missing_cluster_kinds(&mut snap);
     }
@@ -140,16 +185,15 @@ fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
 }
 
 struct Loader {
-    snap: Snapshot,
     opts: LoadOptions,
 }
 
 impl Loader {
-    fn document(&mut self, doc: Value) -> Result<(), String> {
+    fn document(&self, snap: &mut Snapshot, doc: Value) -> Result<(), String> {
         let Value::Object(mut map) = doc else {
             return match doc {
                 Value::Null => Ok(()),
-                Value::Array(items) => self.items(items, None),
+                Value::Array(items) => self.items(snap, items, None),
                 _ => Err("expected a Kubernetes object or List, found a scalar".into()),
             };
         };
@@ -159,7 +203,7 @@ impl Loader {
             .map(str::to_string)
             .ok_or("object without a `kind` field")?;
         if super::write::is_info(&map) {
-            return super::write::read_info(&mut self.snap, &map);
+            return super::write::read_info(snap, &map);
         }
         if kind.ends_with("List") && map.contains_key("items") {
             let items = match map.remove("items") {
@@ -170,14 +214,19 @@ impl Loader {
             let item_kind = (kind != "List").then(|| kind.trim_end_matches("List").to_string());
             if let Some(k) = item_kind.as_deref().and_then(|k| Kind::from_type(k, None)) {
                 // A typed list (`NodeMetricsList`) read even when empty.
-                self.snap.read.insert(k);
+                snap.read.insert(k);
             }
-            return self.items(items, item_kind.as_deref());
+            return self.items(snap, items, item_kind.as_deref());
         }
-        self.insert(&kind, Value::Object(map))
+        self.insert(snap, &kind, Value::Object(map))
     }
 
-    fn items(&mut self, items: Vec<Value>, item_kind: Option<&str>) -> Result<(), String> {
+    fn items(
+        &self,
+        snap: &mut Snapshot,
+        items: Vec<Value>,
+        item_kind: Option<&str>,
+    ) -> Result<(), String> {
         for (i, item) in items.into_iter().enumerate() {
             let kind = item
                 .get("kind")
@@ -185,16 +234,16 @@ impl Loader {
                 .map(str::to_string)
                 .or_else(|| item_kind.map(str::to_string))
                 .ok_or_else(|| format!("item {}: no `kind` field", i + 1))?;
-            self.insert(&kind, item)
+            self.insert(snap, &kind, item)
                 .map_err(|m| format!("item {}: {m}", i + 1))?;
         }
         Ok(())
     }
 
-    fn insert(&mut self, kind_name: &str, mut value: Value) -> Result<(), String> {
+    fn insert(&self, snap: &mut Snapshot, kind_name: &str, mut value: Value) -> Result<(), String> {
         let api_version = value.get("apiVersion").and_then(Value::as_str);
         let Some(kind) = Kind::from_type(kind_name, api_version) else {
-            self.snap.ignore(kind_name);
+            snap.ignore(kind_name);
             return Ok(());
         };
         if let Some(o) = value.as_object_mut() {
@@ -204,11 +253,10 @@ impl Loader {
             o.insert("kind".into(), kind.name().into());
         }
         let id = describe(kind_name, &value);
-        match self.snap.insert_value(kind, value) {
+        match snap.insert_value(kind, value) {
             Ok(()) => Ok(()),
             Err(e) if self.opts.manifests => {
-                self.snap
-                    .notes
+                snap.notes
                     .push(format!("skipped {id}: not a valid {kind_name}: {e}"));
                 Ok(())
             }
@@ -217,7 +265,7 @@ impl Loader {
     }
 }
 
-fn describe(kind: &str, v: &Value) -> String {
+pub(super) fn describe(kind: &str, v: &Value) -> String {
     let meta = v.get("metadata");
     let field = |f: &str| meta.and_then(|m| m.get(f)).and_then(Value::as_str);
     match (field("namespace"), field("name").or(field("generateName"))) {

@@ -9,32 +9,51 @@ use std::collections::BTreeMap;
 /// A metrics.k8s.io object: metadata, when and over which window it was measured, and its
 /// own `usage` or `containers` field.
 macro_rules! metrics_object {
-    ($(#[$doc:meta])* $name:ident { $(#[$fdoc:meta])* $field:ident: $ty:ty }) => {
+    ($(#[$doc:meta])* $name:ident ($kind:literal) { $(#[$fdoc:meta])* $field:ident: $ty:ty }) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+        #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
         #[serde(rename_all = "camelCase")]
         pub struct $name {
             #[serde(default)]
             pub metadata: ObjectMeta,
-            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[serde(default)]
             pub timestamp: Option<String>,
-            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[serde(default)]
             pub window: Option<String>,
             $(#[$fdoc])*
             #[serde(default)]
             pub $field: $ty,
+        }
+
+        /// Written with its `apiVersion` and `kind`, as metrics-server serves it.
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeStruct;
+                let mut st = s.serialize_struct($kind, 6)?;
+                st.serialize_field("apiVersion", "metrics.k8s.io/v1beta1")?;
+                st.serialize_field("kind", $kind)?;
+                st.serialize_field("metadata", &self.metadata)?;
+                if let Some(t) = &self.timestamp {
+                    st.serialize_field("timestamp", t)?;
+                }
+                if let Some(w) = &self.window {
+                    st.serialize_field("window", w)?;
+                }
+                st.serialize_field(stringify!($field), &self.$field)?;
+                st.end()
+            }
         }
     };
 }
 
 metrics_object!(
     /// One node's resource usage as metrics-server reports it.
-    NodeMetrics { usage: BTreeMap<String, Quantity> }
+    NodeMetrics("NodeMetrics") { usage: BTreeMap<String, Quantity> }
 );
 
 metrics_object!(
     /// One pod's resource usage, per container, as metrics-server reports it.
-    PodMetrics { containers: Vec<ContainerMetrics> }
+    PodMetrics("PodMetrics") { containers: Vec<ContainerMetrics> }
 );
 
 /// One container's usage in a [`PodMetrics`].

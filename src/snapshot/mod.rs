@@ -4,6 +4,8 @@
 mod kinds;
 mod load;
 mod metrics;
+mod stored;
+mod stream;
 mod write;
 
 pub use kinds::{Kind, KindMeta, KindVisitor, Object, Objects};
@@ -11,13 +13,12 @@ pub use load::{
     LoadError, LoadOptions, load_file, load_file_with, load_reader, load_str, load_str_with,
 };
 pub use metrics::{ContainerMetrics, NodeMetrics, PodMetrics};
+pub use stored::{
+    ContainerCore, Core, EventCore, Meta, PodCore, PodSpecCore, Resources, Stored, compact,
+};
 pub use write::{Format, write};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The annotation kubectl apply keeps a whole copy of the object in.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Everything read from one cluster. Lists are in source order.
 #[derive(Debug, Default, Clone)]
@@ -35,54 +36,49 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn list<T: Object>(&self) -> &[T] {
+    pub fn list<T: Object>(&self) -> &[Stored<T>] {
         T::all(&self.objects)
     }
 
-    /// Adds one typed object, without what no check reads (managedFields, the last-applied
-    /// copy), which is most of an object's size.
-    pub fn push<T: Object>(&mut self, mut obj: T) {
-        let meta = obj.metadata_mut();
-        meta.managed_fields = None;
-        if let Some(a) = meta.annotations.as_mut() {
-            a.remove(LAST_APPLIED);
-        }
+    /// Adds one typed object (without what no check reads: managedFields, the last-applied
+    /// copy).
+    pub fn push<T: Object>(&mut self, obj: T) {
+        let stored = Stored::from_raw(compact(obj)).expect("a typed object has a core");
         self.read.insert(T::kind());
-        T::all_mut(&mut self.objects).push(obj);
+        T::all_mut(&mut self.objects).push(stored);
+    }
+
+    /// Adds one object given as compact JSON (with or without `apiVersion` and `kind`).
+    pub fn insert_raw(&mut self, kind: Kind, raw: Vec<u8>) -> Result<(), String> {
+        struct Insert<'a>(&'a mut Snapshot, Vec<u8>);
+        impl KindVisitor for Insert<'_> {
+            type Output = Result<(), String>;
+            fn visit<T: Object>(self) -> Self::Output {
+                let finder = |s: &str| memchr::memmem::find(&self.1, s.as_bytes()).is_some();
+                // kubectl hides managedFields; the API does not.
+                let raw = if finder("managedFields") || finder("last-applied-configuration") {
+                    stored::without_fields(&self.1, stored::UNREAD)
+                } else {
+                    self.1
+                };
+                let stored = Stored::<T>::from_raw(stored::with_type::<T>(raw))
+                    .map_err(|e| e.to_string())?;
+                self.0.read.insert(T::kind());
+                T::all_mut(&mut self.0.objects).push(stored);
+                Ok(())
+            }
+        }
+        kind.visit(Insert(self, raw))
     }
 
     /// Adds one object given as JSON.
     pub fn insert_value(&mut self, kind: Kind, value: serde_json::Value) -> Result<(), String> {
-        struct Insert<'a>(&'a mut Snapshot, serde_json::Value);
-        impl KindVisitor for Insert<'_> {
-            type Output = Result<(), String>;
-            fn visit<T: Object>(self) -> Self::Output {
-                let obj: T = serde_json::from_value(self.1).map_err(|e| e.to_string())?;
-                self.0.push(obj);
-                Ok(())
-            }
-        }
-        kind.visit(Insert(self, value))
+        let raw = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
+        self.insert_raw(kind, raw)
     }
 
-    /// The metadata of every object of a kind, in store order.
-    pub fn metas(&self, kind: Kind) -> Box<dyn Iterator<Item = &ObjectMeta> + '_> {
-        struct Metas<'a>(&'a Snapshot);
-        impl<'a> KindVisitor for Metas<'a> {
-            type Output = Box<dyn Iterator<Item = &'a ObjectMeta> + 'a>;
-            fn visit<T: Object>(self) -> Self::Output {
-                Box::new(
-                    self.0
-                        .list::<T>()
-                        .iter()
-                        .map(k8s_openapi::Metadata::metadata),
-                )
-            }
-        }
-        kind.visit(Metas(self))
-    }
-
-    /// Moves every object of `other` into this snapshot.
+    /// Moves every object of `other` (and what it says about kinds read, unreadable or
+    /// ignored, and its notes) into this snapshot.
     pub fn absorb(&mut self, mut other: Snapshot) {
         struct Move<'a>(&'a mut Snapshot, &'a mut Snapshot);
         impl KindVisitor for Move<'_> {
@@ -95,6 +91,23 @@ impl Snapshot {
             kind.visit(Move(self, &mut other));
         }
         self.read.append(&mut other.read);
+        self.unavailable.append(&mut other.unavailable);
+        for (k, n) in other.ignored_kinds {
+            *self.ignored_kinds.entry(k).or_default() += n;
+        }
+        self.notes.append(&mut other.notes);
+    }
+
+    /// The metadata of every object of a kind, in store order.
+    pub fn metas(&self, kind: Kind) -> Box<dyn Iterator<Item = &Meta> + '_> {
+        struct Metas<'a>(&'a Snapshot);
+        impl<'a> KindVisitor for Metas<'a> {
+            type Output = Box<dyn Iterator<Item = &'a Meta> + 'a>;
+            fn visit<T: Object>(self) -> Self::Output {
+                Box::new(self.0.list::<T>().iter().map(Stored::meta))
+            }
+        }
+        kind.visit(Metas(self))
     }
 
     /// The position of the object of `kind` named `name` in `ns` (`None` for cluster-scoped).
@@ -109,7 +122,7 @@ impl Snapshot {
         impl KindVisitor for Json<'_> {
             type Output = serde_json::Value;
             fn visit<T: Object>(self) -> Self::Output {
-                with_type::<T>(serde_json::to_value(&self.0.list::<T>()[self.1]))
+                self.0.list::<T>()[self.1].json()
             }
         }
         kind.visit(Json(self, index))
@@ -125,6 +138,18 @@ impl Snapshot {
         (0..self.count(kind))
             .map(|i| self.json_at(kind, i))
             .collect()
+    }
+
+    /// The compact JSON of one object.
+    pub fn raw_at(&self, kind: Kind, index: usize) -> &[u8] {
+        struct Raw<'a>(&'a Snapshot, usize);
+        impl<'a> KindVisitor for Raw<'a> {
+            type Output = &'a [u8];
+            fn visit<T: Object>(self) -> Self::Output {
+                self.0.list::<T>()[self.1].raw()
+            }
+        }
+        kind.visit(Raw(self, index))
     }
 
     /// Every object in the API's JSON shape, each with `apiVersion` and `kind`, kinds in
@@ -160,14 +185,4 @@ impl Snapshot {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// An object's JSON with its `apiVersion` and `kind` (types outside k8s-openapi omit them).
-fn with_type<T: Object>(v: serde_json::Result<serde_json::Value>) -> serde_json::Value {
-    let mut v = v.expect("k8s objects serialize");
-    if let Some(m) = v.as_object_mut() {
-        m.insert("apiVersion".into(), T::API_VERSION.into());
-        m.insert("kind".into(), <T as k8s_openapi::Resource>::KIND.into());
-    }
-    v
 }

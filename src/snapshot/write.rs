@@ -1,8 +1,9 @@
 //! Writing a snapshot in the shape `check --snapshot` reads: the kubectl `v1 List`, then one
 //! list per metrics kind that was read, then what could not be read (so a re-check skips the
-//! same rules). YAML or JSON, optionally gzip-compressed.
+//! same rules). YAML or JSON, optionally gzip-compressed, written object by object from the
+//! typed store: no second copy of the cluster is built.
 
-use super::{Kind, Snapshot};
+use super::{Kind, KindVisitor, Object, Snapshot};
 use serde_json::{Map, Value, json};
 use std::io::Write;
 
@@ -30,25 +31,34 @@ impl Format {
     }
 }
 
-/// The documents of a snapshot file.
-fn documents(snap: &Snapshot) -> Vec<Value> {
-    let mut items: Vec<Value> = Vec::new();
+/// Writes the snapshot to `out` in `format`.
+pub fn write(snap: &Snapshot, format: Format, out: impl Write) -> std::io::Result<()> {
+    let mut out: Box<dyn Write> = if format.gzip {
+        Box::new(flate2::write::GzEncoder::new(
+            std::io::BufWriter::with_capacity(1 << 20, out),
+            flate2::Compression::fast(),
+        ))
+    } else {
+        Box::new(std::io::BufWriter::with_capacity(1 << 20, out))
+    };
+    let mut w = Writer {
+        out: &mut out,
+        json: format.json,
+        first: true,
+        documents: 0,
+    };
+    // The List: every kind kubectl lists, each sorted by namespace and name as the API
+    // server returns them.
+    w.open_list("v1")?;
     for &kind in Kind::ALL.iter().filter(|k| !k.meta().optional) {
-        let mut objs = snap.json_of(kind);
-        objs.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
-        items.extend(objs);
+        w.items(snap, kind)?;
     }
-    let mut docs = vec![
-        json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}),
-    ];
+    w.close_list("List")?;
     for &kind in Kind::ALL.iter().filter(|k| k.meta().optional) {
         if snap.available(kind) {
-            docs.push(json!({
-                "kind": format!("{}List", kind.name()),
-                "apiVersion": kind.api_version(),
-                "metadata": {},
-                "items": snap.json_of(kind),
-            }));
+            w.open_list(kind.api_version())?;
+            w.items(snap, kind)?;
+            w.close_list(&format!("{}List", kind.name()))?;
         }
     }
     if !snap.unavailable.is_empty() || !snap.notes.is_empty() {
@@ -57,43 +67,112 @@ fn documents(snap: &Snapshot) -> Vec<Value> {
             .iter()
             .map(|(k, v)| (k.name().to_string(), Value::String(v.clone())))
             .collect();
-        docs.push(json!({"apiVersion": INFO_API_VERSION, "kind": INFO_KIND,
-            "unavailable": unavailable, "notes": snap.notes}));
-    }
-    docs
-}
-
-/// Writes the snapshot to `out` in `format`.
-pub fn write(snap: &Snapshot, format: Format, out: impl Write) -> std::io::Result<()> {
-    let mut out: Box<dyn Write> = if format.gzip {
-        Box::new(flate2::write::GzEncoder::new(
-            out,
-            flate2::Compression::fast(),
-        ))
-    } else {
-        Box::new(std::io::BufWriter::new(out))
-    };
-    for (i, doc) in documents(snap).iter().enumerate() {
-        if format.json {
-            serde_json::to_writer(&mut out, doc)?;
-            out.write_all(b"\n")?;
-        } else {
-            if i > 0 {
-                out.write_all(b"---\n")?;
-            }
-            let text = serde_saphyr::to_string(doc).map_err(std::io::Error::other)?;
-            out.write_all(text.as_bytes())?;
-        }
+        let doc = json!({"apiVersion": INFO_API_VERSION, "kind": INFO_KIND,
+            "unavailable": unavailable, "notes": snap.notes});
+        w.document(&doc)?;
     }
     out.flush()
 }
 
-fn sort_key(v: &Value) -> (&str, &str) {
-    let m = &v["metadata"];
-    (
-        m["namespace"].as_str().unwrap_or_default(),
-        m["name"].as_str().unwrap_or_default(),
-    )
+struct Writer<'a> {
+    out: &'a mut dyn Write,
+    json: bool,
+    /// No item written yet in the open list.
+    first: bool,
+    /// Documents written so far.
+    documents: usize,
+}
+
+impl Writer<'_> {
+    /// A List as kubectl prints it: `apiVersion`, `items`, then `kind` and `metadata` (keys
+    /// in order), each document after the first preceded by `---` in YAML.
+    fn open_list(&mut self, api_version: &str) -> std::io::Result<()> {
+        let separator = if self.documents > 0 { "---\n" } else { "" };
+        self.documents += 1;
+        self.first = true;
+        if self.json {
+            write!(
+                self.out,
+                "{{\"apiVersion\":{},\"items\":[",
+                Value::from(api_version)
+            )
+        } else {
+            write!(self.out, "{separator}apiVersion: {api_version}\nitems:")
+        }
+    }
+
+    fn close_list(&mut self, kind: &str) -> std::io::Result<()> {
+        if self.json {
+            writeln!(
+                self.out,
+                "],\"kind\":{},\"metadata\":{{\"resourceVersion\":\"\"}}}}",
+                Value::from(kind)
+            )
+        } else {
+            if self.first {
+                self.out.write_all(b" []\n")?;
+            }
+            write!(
+                self.out,
+                "kind: {kind}\nmetadata:\n  resourceVersion: \"\"\n"
+            )
+        }
+    }
+
+    /// One object, from its stored compact JSON.
+    fn item(&mut self, raw: &[u8]) -> std::io::Result<()> {
+        if self.json {
+            if !self.first {
+                self.out.write_all(b",")?;
+            }
+            self.out.write_all(raw)?;
+        } else {
+            if self.first {
+                self.out.write_all(b"\n")?;
+            }
+            let v: Value = serde_json::from_slice(raw)?;
+            let text = serde_saphyr::to_string(&v).map_err(std::io::Error::other)?;
+            for (i, line) in text.lines().enumerate() {
+                let lead = if i == 0 { "- " } else { "  " };
+                writeln!(self.out, "{lead}{line}")?;
+            }
+        }
+        self.first = false;
+        Ok(())
+    }
+
+    /// The objects of one kind, sorted by namespace and name.
+    fn items(&mut self, snap: &Snapshot, kind: Kind) -> std::io::Result<()> {
+        struct Items<'a, 'w>(&'a Snapshot, &'a mut Writer<'w>);
+        impl KindVisitor for Items<'_, '_> {
+            type Output = std::io::Result<()>;
+            fn visit<T: Object>(self) -> Self::Output {
+                let list = self.0.list::<T>();
+                let mut order: Vec<usize> = (0..list.len()).collect();
+                order.sort_by(|&a, &b| key(&list[a]).cmp(&key(&list[b])));
+                for i in order {
+                    self.1.item(list[i].raw())?;
+                }
+                Ok(())
+            }
+        }
+        kind.visit(Items(snap, self))
+    }
+
+    fn document(&mut self, doc: &Value) -> std::io::Result<()> {
+        if self.json {
+            serde_json::to_writer(&mut *self.out, doc)?;
+            self.out.write_all(b"\n")
+        } else {
+            let text = serde_saphyr::to_string(doc).map_err(std::io::Error::other)?;
+            self.documents += 1;
+            write!(self.out, "---\n{text}")
+        }
+    }
+}
+
+fn key<T: Object>(o: &super::Stored<T>) -> (&str, &str) {
+    (o.namespace().unwrap_or_default(), o.name())
 }
 
 pub(super) fn is_info(map: &Map<String, Value>) -> bool {
@@ -150,7 +229,7 @@ mod tests {
 
     #[test]
     fn what_is_written_reads_back() {
-        let text = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Node, metadata: {name: n1}}\n---\n{\"kind\":\"NodeMetricsList\",\"apiVersion\":\"metrics.k8s.io/v1beta1\",\"items\":[]}\n";
+        let text = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Node, metadata: {name: n1}}\n- {apiVersion: v1, kind: Namespace, metadata: {name: b}}\n- {apiVersion: v1, kind: Namespace, metadata: {name: a}}\n---\n{\"kind\":\"NodeMetricsList\",\"apiVersion\":\"metrics.k8s.io/v1beta1\",\"items\":[]}\n";
         let mut snap = super::super::load_str(text, "t").unwrap();
         snap.unavailable.insert(Kind::Event, "forbidden".into());
         for json in [false, true] {
@@ -159,6 +238,13 @@ mod tests {
                 write(&snap, Format { json, gzip }, &mut buf).unwrap();
                 let back = super::super::load_reader(&buf[..], "t", Default::default()).unwrap();
                 assert_eq!(back.objects.nodes.len(), 1);
+                let names: Vec<_> = back
+                    .objects
+                    .namespaces
+                    .iter()
+                    .map(|n| n.name().to_string())
+                    .collect();
+                assert_eq!(names, ["a", "b"], "sorted like the API server");
                 assert!(back.available(Kind::NodeMetrics), "json {json} gzip {gzip}");
                 assert_eq!(back.unavailable.get(&Kind::Event).unwrap(), "forbidden");
             }
