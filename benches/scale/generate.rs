@@ -57,9 +57,9 @@ fn active(pod: &Value) -> bool {
 }
 
 fn pod_mem(pod: &Value) -> (i128, i128) {
-    let typed: k8s_openapi::api::core::v1::Pod =
+    let core: ttdoctor::snapshot::PodCore =
         serde_json::from_value(pod.clone()).expect("a valid Pod");
-    ttdoctor::index::pod_memory(&typed)
+    ttdoctor::index::pod_memory(&core)
 }
 
 impl Cluster {
