@@ -535,6 +535,21 @@ fn cache_key(size: &Size) -> String {
     }
 }
 
+/// Deletes files cached for this size by an earlier generator (an L file is 2.3 GB).
+fn remove_stale(size: &Size, key: &str) {
+    let prefix = match &size.params {
+        None => "s-".to_string(),
+        Some(p) => format!("{}-g", p.key()),
+    };
+    let dir = root().join("target/scale");
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with(&prefix) && !name.starts_with(key) {
+            std::fs::remove_file(e.path()).ok();
+        }
+    }
+}
+
 fn ensure_file(size: &Size, format: Format) -> Result<(PathBuf, BTreeSet<String>), String> {
     let ext = if format == Format::Yaml {
         "yaml"
@@ -545,6 +560,7 @@ fn ensure_file(size: &Size, format: Format) -> Result<(PathBuf, BTreeSet<String>
         .join("target/scale")
         .join(format!("{}.{ext}", cache_key(size)));
     if !path.exists() || !expected_path(&path).exists() {
+        remove_stale(size, &cache_key(size));
         eprint!("generating {} ({ext})… ", size.label);
         let a = GenArgs {
             size: size.label.clone(),
