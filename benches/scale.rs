@@ -2,7 +2,7 @@
 //! failures, and a benchmark of `ttdoctor check` on them.
 //!
 //! ```text
-//! cargo bench --bench scale -- gen M target/scale/m.json [--yaml] [--gz]
+//! cargo bench --bench scale -- gen M target/scale/m.json [--yaml|--compact] [--gz]
 //! cargo bench --bench scale -- gen custom target/scale/x.json --nodes 6 --pods 150 [--services N] [--events N] [--healthy]
 //! cargo bench --bench scale                 # S and M (and L with TTDOCTOR_BENCH_L=1)
 //! cargo bench --bench scale -- M L          # chosen sizes
@@ -98,14 +98,15 @@ struct GenArgs {
 }
 
 fn parse_gen_args(args: &[String]) -> Result<GenArgs, String> {
-    let usage = "usage: gen S|M|L|custom OUT [--yaml] [--gz] [--nodes N] [--pods N] [--services N] [--events N] [--healthy] [--seed N]";
+    let usage = "usage: gen S|M|L|custom OUT [--yaml|--compact] [--gz] [--nodes N] [--pods N] [--services N] [--events N] [--healthy] [--seed N]";
     let mut positional = Vec::new();
-    let (mut yaml, mut gz, mut healthy) = (false, false, false);
+    let (mut yaml, mut gz, mut healthy, mut compact) = (false, false, false, false);
     let mut numbers: Vec<(String, u64)> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--yaml" => yaml = true,
+            "--compact" => compact = true,
             "--gz" => gz = true,
             "--healthy" => healthy = true,
             "--nodes" | "--pods" | "--services" | "--events" | "--seed" => {
@@ -127,6 +128,8 @@ fn parse_gen_args(args: &[String]) -> Result<GenArgs, String> {
     let name = out.to_string_lossy().to_string();
     let format = if yaml || name.trim_end_matches(".gz").ends_with(".yaml") {
         Format::Yaml
+    } else if compact {
+        Format::JsonCompact
     } else {
         Format::Json
     };
@@ -252,7 +255,7 @@ fn seed_fixture(format: Format) -> Result<(String, BTreeSet<String>), String> {
     let yaml = read("seed-broken-cluster.yaml")?;
     let text = match format {
         Format::Yaml => yaml,
-        Format::Json => {
+        Format::Json | Format::JsonCompact => {
             let metrics = yaml.rsplit("\n---\n").next().unwrap_or_default().trim();
             format!(
                 "{}\n{metrics}\n",
@@ -551,10 +554,10 @@ fn remove_stale(size: &Size, key: &str) {
 }
 
 fn ensure_file(size: &Size, format: Format) -> Result<(PathBuf, BTreeSet<String>), String> {
-    let ext = if format == Format::Yaml {
-        "yaml"
-    } else {
-        "json"
+    let ext = match format {
+        Format::Yaml => "yaml",
+        Format::JsonCompact => "min.json",
+        Format::Json => "json",
     };
     let path = root()
         .join("target/scale")
@@ -589,10 +592,10 @@ fn measure(size: &Size, format: Format, bin: &Path) -> Result<Measured, String> 
     let (file, expected) = ensure_file(size, format)?;
     let report = file.with_extension(format!(
         "{}.report.json",
-        if format == Format::Yaml {
-            "yaml"
-        } else {
-            "json"
+        match format {
+            Format::Yaml => "yaml",
+            Format::JsonCompact => "min.json",
+            Format::Json => "json",
         }
     ));
     let mut walls = Vec::new();
@@ -612,10 +615,10 @@ fn measure(size: &Size, format: Format, bin: &Path) -> Result<Measured, String> 
     });
     let (objects, parse, index, rules, _) = stages(&file)?;
     Ok(Measured {
-        format: if format == Format::Yaml {
-            "YAML"
-        } else {
-            "JSON"
+        format: match format {
+            Format::Yaml => "YAML",
+            Format::JsonCompact => "JSON (compact)",
+            Format::Json => "JSON (kubectl)",
         },
         bytes: std::fs::metadata(&file)
             .map(|m| m.len())
@@ -661,9 +664,9 @@ fn sizes(args: &[String]) -> Result<Vec<Size>, String> {
                 label: l.to_ascii_uppercase(),
                 params,
                 formats: if big {
-                    vec![Format::Json]
+                    vec![Format::JsonCompact, Format::Json]
                 } else {
-                    vec![Format::Json, Format::Yaml]
+                    vec![Format::JsonCompact, Format::Json, Format::Yaml]
                 },
                 runs: runs_env.unwrap_or(if big { 1 } else { 3 }).max(1),
             })

@@ -372,3 +372,8 @@ async fn undo(args: &FixArgs) -> Result<Verdict, Error> {
         Verdict::Passed
     })
 }
+
+// mimalloc returns freed memory to the system where glibc's allocator keeps it fragmented:
+// on a 150,000-pod snapshot the peak RSS is markedly lower (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -96,7 +96,7 @@ fn sarif_validates_against_sarif_2_1_0() {
             .all(|r| r["help"]["text"].as_str().is_some_and(|t| !t.is_empty()))
     );
     let results = run0["results"].as_array().unwrap();
-    assert_eq!(results.len(), 22);
+    assert_eq!(results.len(), 21);
     for r in results {
         let idx = r["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(
@@ -141,8 +141,8 @@ fn junit_parses_with_the_right_counts() {
     // 13 error findings fail at --fail-on error; every other rule × object passes.
     assert_eq!(failures, 13);
     assert_eq!(root_failures.as_deref(), Some("13"));
-    // 22 findings + 4 passing rules (the seed fails 14 of the 18 rules).
-    assert_eq!(cases, 26);
+    // 21 findings + 4 passing rules (the seed fails 14 of the 18 rules).
+    assert_eq!(cases, 25);
     let (_, warn) = run(
         "seed-broken-cluster.yaml",
         &["-o", "junit", "--fail-on", "warn"],

@@ -18,6 +18,8 @@ use std::io::{self, Write};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Json,
+    /// Compact JSON (what the API server sends and `ttdoctor snapshot -o x.json` writes).
+    JsonCompact,
     Yaml,
 }
 
@@ -31,6 +33,7 @@ impl<W: Write> ListWriter<W> {
     pub fn new(mut w: W, format: Format) -> io::Result<Self> {
         match format {
             Format::Json => w.write_all(b"{\n    \"apiVersion\": \"v1\",\n    \"items\": [")?,
+            Format::JsonCompact => w.write_all(b"{\"apiVersion\":\"v1\",\"items\":[")?,
             Format::Yaml => w.write_all(b"apiVersion: v1\n")?,
         }
         Ok(ListWriter {
@@ -48,6 +51,12 @@ impl<W: Write> ListWriter<W> {
                 }
                 self.w.write_all(b"\n        ")?;
                 json(&mut self.w, v, 2)?;
+            }
+            Format::JsonCompact => {
+                if self.items > 0 {
+                    self.w.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut self.w, v)?;
             }
             Format::Yaml => {
                 if self.items == 0 {
@@ -70,6 +79,14 @@ impl<W: Write> ListWriter<W> {
                 self.w.write_all(
                     b"],\n    \"kind\": \"List\",\n    \"metadata\": {\n        \"resourceVersion\": \"\"\n    }\n}\n",
                 )?;
+                if let Some(m) = metrics {
+                    self.w.write_all(m.as_bytes())?;
+                    self.w.write_all(b"\n")?;
+                }
+            }
+            Format::JsonCompact => {
+                self.w
+                    .write_all(b"],\"kind\":\"List\",\"metadata\":{\"resourceVersion\":\"\"}}\n")?;
                 if let Some(m) = metrics {
                     self.w.write_all(m.as_bytes())?;
                     self.w.write_all(b"\n")?;

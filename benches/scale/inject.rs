@@ -11,7 +11,7 @@
 //! 2. (in the metrics) one worker uses 97% of its allocatable memory (TT-MEM-001, error).
 //! 3. At 09:10 `ts-avatar-service` was rescheduled onto worker 2, which does not hold its
 //!    image, and the registry is unreachable: ImagePullBackOff (TT-IMG-002, linked to
-//!    TT-IMG-001 on that node). A pull failing makes TT-IMG-001 check every schedulable node.
+//!    TT-IMG-001 on that node, the only node where a pod cannot pull).
 //! 4. At 09:20 the user re-created `ts-admin-route-service` with
 //!    `nodeSelector: {mem-class: high}`, a label no node carries: Pending (TT-SCHED-001).
 
