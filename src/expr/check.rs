@@ -257,12 +257,17 @@ fn builtin(name: &str) -> bool {
         Err(_) => false,
         Ok(p) => {
             use kube_cel::KubeCelExt;
-            let ctx = kube_cel::cel::Context::default().with_all();
-            !matches!(
-                super::exec_raw(&p, &ctx),
-                Err(kube_cel::cel::ExecutionError::UndeclaredReference(r))
-                    if name.ends_with(r.as_str())
-            )
+            thread_local! {
+                static CTX: kube_cel::cel::Context<'static> =
+                    kube_cel::cel::Context::default().with_all();
+            }
+            !CTX.with(|ctx| {
+                matches!(
+                    super::exec_raw(&p, ctx),
+                    Err(kube_cel::cel::ExecutionError::UndeclaredReference(r))
+                        if name.ends_with(r.as_str())
+                )
+            })
         }
     };
     seen.lock()

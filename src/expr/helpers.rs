@@ -350,6 +350,9 @@ pub static HELPERS: &[Helper] = &[
         Ok(w.lookup(kind, a.str(1)?, a.str(2)?)
             .map_or(Value::Null, |index| w.value(ObjId { kind, index })))
     }),
+    helper!("pod_count"("namespace") -> "int", Small,
+        "How many pods a namespace has (without reading them).",
+        |w, a| Ok(Value::Int(w.ix.pods_in_namespace(a.str(0)?).len() as i64))),
     helper!("pods_in"("namespace") -> "list of Pod", Collection,
         "The pods of a namespace.",
         |w, a| Ok(w.values(Kind::Pod, w.ix.pods_in_namespace(a.str(0)?).iter().copied()))),

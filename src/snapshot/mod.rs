@@ -54,9 +54,8 @@ impl Snapshot {
         impl KindVisitor for Insert<'_> {
             type Output = Result<(), String>;
             fn visit<T: Object>(self) -> Self::Output {
-                let finder = |s: &str| memchr::memmem::find(&self.1, s.as_bytes()).is_some();
                 // kubectl hides managedFields; the API does not.
-                let raw = if finder("managedFields") || finder("last-applied-configuration") {
+                let raw = if stored::has_unread(&self.1) {
                     stored::without_fields(&self.1, stored::UNREAD)
                 } else {
                     self.1

@@ -351,7 +351,7 @@ fn slim(meta: &mut ObjectMeta) {
 /// Puts `apiVersion` and `kind` first in compact JSON that lacks them (API list items do).
 pub fn with_type<T: Object>(raw: Vec<u8>) -> Vec<u8> {
     let head = &raw[..raw.len().min(64)];
-    let has = |field: &[u8]| memchr::memmem::find(head, field).is_some();
+    let has = |field: &[u8]| head.windows(field.len()).any(|w| w == field);
     if has(b"\"apiVersion\"") && has(b"\"kind\"") || raw.first() != Some(&b'{') {
         return raw;
     }
@@ -485,6 +485,18 @@ fn value_end(raw: &[u8], start: usize) -> usize {
         i += 1;
     }
     raw.len()
+}
+
+/// Whether compact JSON holds a field of [`UNREAD`] (finders built once: this runs per object).
+pub fn has_unread(raw: &[u8]) -> bool {
+    static FINDERS: OnceLock<[memchr::memmem::Finder<'static>; 2]> = OnceLock::new();
+    let finders = FINDERS.get_or_init(|| {
+        [
+            memchr::memmem::Finder::new("\"managedFields\""),
+            memchr::memmem::Finder::new("last-applied-configuration"),
+        ]
+    });
+    finders.iter().any(|f| f.find(raw).is_some())
 }
 
 /// What no check reads, cut out of objects read from the API.

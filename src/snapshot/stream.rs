@@ -238,7 +238,21 @@ impl Scanner {
             if n == 0 {
                 break;
             }
-            for &b in &buf[..n] {
+            let mut i = 0;
+            while i < n {
+                // Most of a snapshot is the text of strings inside items: copy it in one go
+                // up to the next quote or backslash (JSON strings hold no raw newline).
+                if doc.in_string && !doc.escaped && doc.item.is_some() {
+                    let rest = &buf[i..n];
+                    let k = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+                    self.batch.bytes.extend_from_slice(&rest[..k]);
+                    i += k;
+                    if i == n {
+                        break;
+                    }
+                }
+                let b = buf[i];
+                i += 1;
                 if b == b'\n' {
                     line += 1;
                 }
