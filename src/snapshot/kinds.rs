@@ -122,9 +122,10 @@ macro_rules! kind_table {
     (@optional) => { false };
 }
 
-use super::metrics::NodeMetrics;
+use super::metrics::{NodeMetrics, PodMetrics};
 use super::stored::{Core, EventCore, Plain, PodCore, Stored};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
 };
@@ -144,8 +145,11 @@ kind_table! {
     StatefulSet: StatefulSet => stateful_sets, core Plain, short ["sts"];
     Deployment: Deployment => deployments, core Plain, short ["deploy"];
     ReplicaSet: ReplicaSet => replica_sets, core Plain, short ["rs"];
+    DaemonSet: DaemonSet => daemon_sets, core Plain, short ["ds"];
+    Job: Job => jobs, core Plain, short [];
     Event: Event => events, core EventCore, short ["ev"];
     NodeMetrics: NodeMetrics => node_metrics, core Plain, short [], optional;
+    PodMetrics: PodMetrics => pod_metrics, core Plain, short [], optional;
 }
 
 impl Kind {
@@ -211,6 +215,9 @@ mod tests {
     fn the_table_reads_like_the_api() {
         assert_eq!(Kind::Pod.plural(), "pods");
         assert_eq!(Kind::StatefulSet.api_version(), "apps/v1");
+        assert_eq!(Kind::Job.api_version(), "batch/v1");
+        assert_eq!(Kind::PodMetrics.plural(), "pods");
+        assert_eq!(Kind::parse("pods"), Some(Kind::Pod), "not PodMetrics");
         assert!(!Kind::Node.namespaced() && Kind::Event.namespaced());
         assert_eq!(Kind::NodeMetrics.plural(), "nodes");
         assert_eq!(Kind::NodeMetrics.api_version(), "metrics.k8s.io/v1beta1");
