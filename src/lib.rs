@@ -9,6 +9,7 @@
 //! | vocabulary | [`text`], [`quantity`], [`model`] | leaf helpers and shared words |
 //! | collect | [`snapshot`], [`live`] | the typed store, read from a file or the API |
 //! | index | [`index`] | joins, pod status, memory per node |
+//! | deployment | [`deploy`] | what is about to be installed: profiles and manifests, expanded into pods |
 //! | expressions | [`expr`] | CEL, the helper table, templates, load-time checks |
 //! | rules | [`rules`] | rule files and their test cases, compiled |
 //! | findings | [`finding`], [`engine`], [`config`] | rules → findings, causes, suppressions |
@@ -51,6 +52,8 @@ pub mod snapshot;
 pub mod live;
 
 pub mod index;
+
+pub mod deploy;
 
 pub mod expr;
 

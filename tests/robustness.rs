@@ -9,6 +9,7 @@ const SPARSE: &str = r#"apiVersion: v1
 kind: List
 items:
 - {apiVersion: v1, kind: Node, metadata: {name: bare-node}}
+- {apiVersion: v1, kind: Node, metadata: {generateName: scheduler-perf-}}
 - apiVersion: v1
   kind: Node
   metadata: {name: tainted, labels: {node-role.kubernetes.io/control-plane: ""}}

@@ -251,6 +251,7 @@ impl Loader {
             // current type, as kubectl converts it; the type checks its apiVersion.
             o.insert("apiVersion".into(), kind.api_version().into());
             o.insert("kind".into(), kind.name().into());
+            name_generated(o, snap.count(kind));
         }
         let id = describe(kind_name, &value);
         match snap.insert_value(kind, value) {
@@ -262,6 +263,21 @@ impl Loader {
             }
             Err(e) => Err(format!("{id} is not a valid {kind_name}: {e}")),
         }
+    }
+}
+
+/// An object with only a `generateName` (as templates write them) gets the name the API
+/// server would give it: the prefix and a suffix (here its position, so names stay unique).
+fn name_generated(o: &mut serde_json::Map<String, Value>, position: usize) {
+    let Some(Value::Object(meta)) = o.get_mut("metadata") else {
+        return;
+    };
+    if meta.get("name").and_then(Value::as_str).is_some() {
+        return;
+    }
+    if let Some(prefix) = meta.get("generateName").and_then(Value::as_str) {
+        let name = format!("{prefix}{position:05}");
+        meta.insert("name".into(), name.into());
     }
 }
 
