@@ -36,6 +36,7 @@ fn main() {
     let opts = RunOptions {
         namespace: "train-ticket".into(),
         phase: Phase::Both,
+        ..Default::default()
     };
     println!(
         "| fixture | size | objects | load (parse) ms | index ms | rules ms | total ms | findings |"

@@ -488,6 +488,7 @@ fn stages(file: &Path) -> Result<(usize, Duration, Duration, Duration, usize), S
     let opts = ttdoctor::engine::RunOptions {
         namespace: "train-ticket".into(),
         phase: ttdoctor::model::Phase::Both,
+        ..Default::default()
     };
     let t0 = Instant::now();
     let snap = ttdoctor::snapshot::load_file(file).map_err(|e| e.to_string())?;

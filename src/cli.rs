@@ -81,6 +81,33 @@ pub struct ClusterArgs {
     pub namespace: String,
 }
 
+/// The deployment the checks compare the cluster with.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeploymentArgs {
+    /// A built-in TrainTicket profile: default (`make deploy`), with-tracing, independent-db,
+    /// all, fork (the xlab-uiuc chart and what its Job applies).
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "default",
+        conflicts_with = "manifests"
+    )]
+    pub profile: String,
+    /// What you are about to install instead: `helm template …` output (a file, a directory of
+    /// YAML files, or `-` for standard input).
+    #[arg(long, value_name = "FILE|DIR|-")]
+    pub manifests: Option<PathBuf>,
+}
+
+impl DeploymentArgs {
+    pub fn source(&self) -> ttdoctor::deploy::Source {
+        match &self.manifests {
+            Some(p) => ttdoctor::deploy::Source::Manifests(p.clone()),
+            None => ttdoctor::deploy::Source::Profile(self.profile.clone()),
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct SnapshotArgs {
     /// Where to write the snapshot (`-` for stdout): `.json` writes JSON (the format for big
@@ -102,6 +129,8 @@ pub struct CheckArgs {
     pub snapshot: Option<PathBuf>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
     /// Which checks to run: before deploying, after, or all.
     #[arg(long, value_enum, default_value_t = PhaseArg::All)]
     pub phase: PhaseArg,
@@ -146,6 +175,8 @@ pub struct FixArgs {
     pub snapshot: Option<PathBuf>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
     /// Only fixes of these rules (ids or prefixes).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,

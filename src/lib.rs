@@ -6,7 +6,7 @@
 //!
 //! | layer | modules | what |
 //! | --- | --- | --- |
-//! | vocabulary | [`text`], [`quantity`], [`model`] | leaf helpers and shared words |
+//! | vocabulary | [`text`], [`pack`], [`quantity`], [`model`] | leaf helpers, the embedded rule pack, shared words |
 //! | collect | [`snapshot`], [`live`] | the typed store, read from a file or the API |
 //! | index | [`index`] | joins, pod status, memory per node |
 //! | deployment | [`deploy`] | what is about to be installed: profiles and manifests, expanded into pods |
@@ -31,7 +31,11 @@
 //!     "example",
 //! )?;
 //! let rules = rules::load(None).expect("the built-in rule pack loads");
-//! let opts = engine::RunOptions { namespace: "train-ticket".into(), phase: Phase::Pre };
+//! let opts = engine::RunOptions {
+//!     namespace: "train-ticket".into(),
+//!     phase: Phase::Pre,
+//!     ..Default::default()
+//! };
 //! let report = engine::run(&rules, Index::new(snap), &opts);
 //! // One StorageClass and it is not the default: TT-STO-001 says so and offers a safe fix.
 //! let f = report.findings.iter().find(|f| f.rule_id == "TT-STO-001").unwrap();
@@ -42,6 +46,8 @@
 
 // The order of these declarations is the layer order `tests/layers.rs` enforces.
 pub mod text;
+
+pub mod pack;
 
 pub mod quantity;
 

@@ -178,6 +178,7 @@ async fn check(args: CheckArgs) -> Result<Verdict, Error> {
     let opts = RunOptions {
         namespace: args.cluster.namespace.clone(),
         phase: args.phase.into(),
+        deployment: args.deployment.source(),
     };
     let checker = Checker::prepare(&choice, opts)?;
     let fail_on: FailOn = args.fail_on.into();
@@ -268,6 +269,7 @@ async fn fix(args: FixArgs) -> Result<Verdict, Error> {
     let opts = RunOptions {
         namespace: args.cluster.namespace.clone(),
         phase: args.phase.into(),
+        deployment: args.deployment.source(),
     };
     let checker = Checker::prepare(&choice, opts)?;
     if args.apply && !std::io::stdin().is_terminal() {

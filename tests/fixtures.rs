@@ -20,6 +20,7 @@ fn check(fixture: &str) -> Report {
     let opts = RunOptions {
         namespace: "train-ticket".into(),
         phase: Phase::Both,
+        ..Default::default()
     };
     engine::run(&rules, Index::new(snap), &opts)
 }

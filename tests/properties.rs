@@ -86,6 +86,7 @@ fn check(objects: &[Value]) -> Option<ttdoctor::finding::Report> {
     let opts = RunOptions {
         namespace: "train-ticket".into(),
         phase: Phase::Both,
+        ..Default::default()
     };
     Some(engine::run(&rules, Index::new(snap), &opts))
 }

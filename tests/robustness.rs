@@ -71,6 +71,7 @@ fn no_rule_errors_on_sparse_objects() {
         let opts = RunOptions {
             namespace: "train-ticket".into(),
             phase,
+            ..Default::default()
         };
         let report = engine::run(&rules, Index::new(snap), &opts);
         assert!(report.errors.is_empty(), "{phase:?}: {:#?}", report.errors);

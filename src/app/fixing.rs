@@ -216,6 +216,7 @@ mod tests {
             RunOptions {
                 namespace: "train-ticket".into(),
                 phase: Phase::Both,
+                ..Default::default()
             },
         )
         .unwrap()

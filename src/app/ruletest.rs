@@ -94,9 +94,19 @@ pub fn run_case(rules: &[Rule], file: &CaseFile, case: &Case) -> Result<Report, 
         }
         &tuned
     };
+    let deployment = match &case.deployment {
+        Some(objects) => crate::deploy::Source::Text(
+            objects
+                .iter()
+                .map(|o| format!("---\n{}\n", serde_json::to_string(o).unwrap_or_default()))
+                .collect(),
+        ),
+        None => crate::deploy::Source::default(),
+    };
     let opts = RunOptions {
         namespace: file.namespace.clone(),
         phase: case.phase,
+        deployment,
     };
     Ok(engine::run(rules, Index::new(snap), &opts))
 }

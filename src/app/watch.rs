@@ -169,6 +169,7 @@ mod tests {
             RunOptions {
                 namespace: "tt".into(),
                 phase: Phase::Both,
+                ..Default::default()
             },
         )
         .unwrap();

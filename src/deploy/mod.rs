@@ -16,13 +16,31 @@ use crate::snapshot::{self, LoadOptions, Snapshot};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use std::path::Path;
 
-/// Where the deployment comes from.
+/// Where the deployment comes from (by default, the `default` profile: `make deploy`).
 #[derive(Clone, Debug)]
 pub enum Source {
     /// A built-in profile by name (`default`, `with-tracing`, …).
     Profile(String),
     /// A file of manifests, a directory of them, or `-` for standard input.
     Manifests(std::path::PathBuf),
+    /// Manifests given as text (rule test cases write their deployment inline).
+    Text(String),
+}
+
+impl Default for Source {
+    fn default() -> Self {
+        Source::Profile("default".into())
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Profile(p) => write!(f, "profile {p}"),
+            Source::Manifests(m) => write!(f, "manifests {}", m.display()),
+            Source::Text(_) => f.write_str("manifests given inline"),
+        }
+    }
 }
 
 /// The deployment: its manifests, the pods and claims they make, and what was skipped.
@@ -90,6 +108,11 @@ pub fn load(
                 path.display().to_string(),
             )
         }
+        Source::Text(text) => (
+            "manifests given inline".into(),
+            text.clone(),
+            "inline manifests".into(),
+        ),
     };
     let (profile, body) = profile::split(&text, &origin)?;
     let opts = LoadOptions { manifests: true };

@@ -77,7 +77,7 @@ impl Profile {
 /// `(path, text)` of a built-in profile.
 pub fn builtin(name: &str) -> Result<(&'static str, &'static str), String> {
     let want = format!("rules/profiles/{name}.yaml");
-    crate::rules::embedded_in("profiles")
+    crate::pack::files_in("profiles")
         .find(|(p, _)| *p == want)
         .ok_or_else(|| {
             format!(
@@ -89,7 +89,7 @@ pub fn builtin(name: &str) -> Result<(&'static str, &'static str), String> {
 
 /// The names of the built-in profiles.
 pub fn builtin_names() -> Vec<&'static str> {
-    crate::rules::embedded_in("profiles")
+    crate::pack::files_in("profiles")
         .filter_map(|(p, _)| p.strip_prefix("rules/profiles/")?.strip_suffix(".yaml"))
         .collect()
 }

@@ -20,12 +20,24 @@ pub struct RunOptions {
     /// Namespace for namespaced rules (`applies_to.namespace: target`).
     pub namespace: String,
     pub phase: Phase,
+    /// The deployment rules compare the cluster with (`--profile`, `--manifests`).
+    pub deployment: crate::deploy::Source,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            namespace: "train-ticket".into(),
+            phase: Phase::Both,
+            deployment: crate::deploy::Source::default(),
+        }
+    }
 }
 
 /// Runs `rules` over the snapshot in `ix`.
 pub fn run(rules: &[Rule], ix: Index, opts: &RunOptions) -> Report {
     let t0 = Instant::now();
-    let world = Arc::new(World::new(ix));
+    let world = Arc::new(World::new(ix, opts.deployment.clone(), &opts.namespace));
     let root = expr::root_context(&world, &opts.namespace);
     let mut report = Report::default();
     report

@@ -290,6 +290,11 @@ fn node_address(n: &Node) -> Option<&str> {
     pick("ExternalIP").or_else(|| pick("InternalIP"))
 }
 
+fn model<'w>(w: &'w World, a: &Args) -> Result<&'w crate::deploy::Model, ExecutionError> {
+    w.model()
+        .map_err(|e| a.err(format!("the deployment could not be read: {e}")))
+}
+
 fn kind_arg(a: &Args, i: usize) -> Result<Kind, ExecutionError> {
     let k = a.str(i)?;
     Kind::parse(k).ok_or_else(|| a.err(format!("unknown kind {k:?}")))
@@ -356,6 +361,26 @@ pub static HELPERS: &[Helper] = &[
     helper!("pods_in"("namespace") -> "list of Pod", Collection,
         "The pods of a namespace.",
         |w, a| Ok(w.values(Kind::Pod, w.ix.pods_in_namespace(a.str(0)?).iter().copied()))),
+    // The deployment (`--profile`, `--manifests`).
+    helper!("model_images"() -> "list of string", Small,
+        "The images the deployment's pods use (containers and init containers), in first-use order.",
+        |w, a| Ok(list(model(w, a)?.images().into_iter().map(string).collect()))),
+    helper!("model_requests"() -> "{cpu, memory, pods}", Small,
+    "What the deployment's pods request in total (cpu in millicores, memory in bytes), and how many pods it makes (one per node for a DaemonSet).",
+    |w, a| {
+        let m = model(w, a)?;
+        let (mut cpu, mut mem) = (0i128, 0i128);
+        for p in &m.pods {
+            if let Some(spec) = crate::deploy::core(&p.pod).spec.as_ref() {
+                cpu += crate::index::pod_resource(spec, "cpu", crate::index::Bound::Request);
+                mem += crate::index::pod_resource(spec, "memory", crate::index::Bound::Request);
+            }
+        }
+        Ok(map(vec![("cpu", int(cpu)), ("memory", int(mem)), ("pods", Value::Int(m.pods.len() as i64))]))
+    }),
+    helper!("model_name"() -> "string", Small,
+        "What the deployment is: `profile default`, `manifests chart.yaml`.",
+        |w, a| Ok(string(model(w, a)?.name.clone()))),
     // Joins.
     helper!("pods_selected"("service") -> "list of Pod", Join,
     "The pods a Service's selector picks.",

@@ -39,10 +39,14 @@ pub struct World {
     by_name: Vec<OnceLock<HashMap<(String, String), usize>>>,
     /// Facts about the whole cluster that helpers compute once per run.
     pub(crate) cache: super::helpers::Cache,
+    /// The deployment rules compare the cluster with, loaded when a rule first asks.
+    deployment: crate::deploy::Source,
+    namespace: String,
+    model: OnceLock<Result<crate::deploy::Model, String>>,
 }
 
 impl World {
-    pub fn new(ix: Index) -> World {
+    pub fn new(ix: Index, deployment: crate::deploy::Source, namespace: &str) -> World {
         let values = Kind::ALL
             .iter()
             .map(|&k| (0..ix.snap.count(k)).map(|_| OnceLock::new()).collect())
@@ -52,12 +56,33 @@ impl World {
             values,
             by_name: Kind::ALL.iter().map(|_| OnceLock::new()).collect(),
             cache: super::helpers::Cache::default(),
+            deployment,
+            namespace: namespace.to_string(),
+            model: OnceLock::new(),
             ix,
         }
     }
 
     pub fn snap(&self) -> &Snapshot {
         &self.ix.snap
+    }
+
+    /// The deployment (profile or manifests), loaded on first use.
+    pub fn model(&self) -> Result<&crate::deploy::Model, String> {
+        self.model
+            .get_or_init(|| {
+                let nodes: Vec<_> = self
+                    .ix
+                    .snap
+                    .objects
+                    .nodes
+                    .iter()
+                    .map(|n| n.get().clone())
+                    .collect();
+                crate::deploy::load(&self.deployment, &self.namespace, &nodes)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The object as a CEL map (converted once; clones share it).

@@ -56,6 +56,10 @@ pub struct Case {
     #[serde(default)]
     pub unavailable: BTreeMap<String, String>,
     pub objects: Vec<Value>,
+    /// The deployment the rules compare the cluster with (manifests, as `helm template`
+    /// prints them); the built-in `default` profile when absent.
+    #[serde(default)]
+    pub deployment: Option<Vec<Value>>,
     /// The rule's findings, all of them; `[]` when it must not fire.
     pub expect: Vec<Expected>,
 }

@@ -15,8 +15,6 @@ use spec::{PatchType, RuleSpec, Safety, Severity};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
-
 /// Which objects a compiled rule is evaluated for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -82,19 +80,12 @@ pub struct RuleError {
 
 /// `(path, text)` of the built-in rule files.
 pub fn embedded() -> impl Iterator<Item = (&'static str, &'static str)> {
-    EMBEDDED
-        .iter()
-        .copied()
-        .filter(|(p, _)| p.starts_with("rules/") && p.matches('/').count() == 1)
+    crate::pack::rules()
 }
 
 /// `(path, text)` of the embedded files under `rules/<dir>/`.
 pub fn embedded_in(dir: &str) -> impl Iterator<Item = (&'static str, &'static str)> {
-    let prefix = format!("rules/{dir}/");
-    EMBEDDED
-        .iter()
-        .copied()
-        .filter(move |(p, _)| p.starts_with(&prefix))
+    crate::pack::files_in(dir)
 }
 
 /// The embedded rule pack, plus the `*.yaml`/`*.yml` files of `user_dir`.
