@@ -116,6 +116,12 @@ pub struct SnapshotArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// Also save the tails of the container logs that prove findings' causes (e.g. xenon's
+    /// "Access denied for user 'root'@'::1'"), so a check of the file quotes them.
+    #[arg(long)]
+    pub with_logs: bool,
+    #[command(flatten)]
+    pub rules: RulesArgs,
     /// Show per-kind timings and counts.
     #[arg(short, long)]
     pub verbose: bool,

@@ -137,7 +137,23 @@ async fn live_source(c: &ClusterArgs, verbose: bool) -> Result<LiveSource, Error
 
 async fn save_snapshot(args: SnapshotArgs) -> Result<Verdict, Error> {
     let mut source = live_source(&args.cluster, args.verbose).await?;
-    let snap = source.read().await?;
+    let mut snap = source.read().await?;
+    if args.with_logs {
+        let choice = RuleChoice {
+            config: None,
+            rules_dir: args.rules.rules.as_deref(),
+            params: &[],
+            select: &[],
+            ignore: &[],
+        };
+        let opts = RunOptions {
+            namespace: args.cluster.namespace.clone(),
+            ..RunOptions::default()
+        };
+        snap = Checker::prepare(&choice, opts)?
+            .capture_logs(snap, &mut source)
+            .await;
+    }
     let format = ttdoctor::snapshot::Format::for_path(&args.output);
     let written = if args.output.as_os_str() == "-" {
         ttdoctor::snapshot::write(&snap, format, std::io::stdout())
@@ -148,12 +164,20 @@ async fn save_snapshot(args: SnapshotArgs) -> Result<Verdict, Error> {
     written.map_err(|e| Error::Usage(format!("cannot write {}: {e}", args.output.display())))?;
     if args.output.as_os_str() != "-" {
         eprintln!(
-            "wrote {} ({} nodes, {} pods) from {}",
+            "wrote {} ({} nodes, {} pods{}) from {}",
             args.output.display(),
             snap.objects.nodes.len(),
             snap.objects.pods.len(),
+            if args.with_logs {
+                format!(", {} log tail(s)", snap.logs.len())
+            } else {
+                String::new()
+            },
             source.describe()
         );
+        for note in &snap.notes {
+            eprintln!("note: {note}");
+        }
     }
     Ok(Verdict::Passed)
 }

@@ -95,3 +95,27 @@ impl fmt::Display for ObjectRef {
         }
     }
 }
+
+/// A container log: which pod, which container, and whether of its previous instance.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LogRef {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    #[serde(default)]
+    pub previous: bool,
+}
+
+impl fmt::Display for LogRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the log of {} in {}/{}",
+            self.container, self.namespace, self.pod
+        )?;
+        if self.previous {
+            f.write_str(" (its previous run)")?;
+        }
+        Ok(())
+    }
+}

@@ -473,3 +473,158 @@ fn endpoint_rules_use_slices_when_endpoints_are_forbidden() {
         assert_eq!(rule_status(&doc, id), "skipped", "{id}");
     }
 }
+
+const XENON_LINE: &str = "2026/11/27 09:01:12.441 [WARNING] mysql[localhost:3306].ping.error[Error 1045: Access denied for user 'root'@'::1' (using password: NO)].downs:11,downslimits:3";
+
+fn db_finding(json: &str) -> Value {
+    let doc: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["ruleId"] == "TT-DB-001" && f["object"]["name"] == "nacosdb-mysql-leader")
+        .unwrap_or_else(|| panic!("no TT-DB-001 finding on nacosdb-mysql-leader: {json}"))
+        .clone()
+}
+
+/// The proof of a leaderless MySQL is in xenon's log: the live check reads it (only the logs
+/// the findings name), quotes the line and carries it as evidence in the JSON report.
+#[test]
+fn a_live_check_quotes_the_log_line_that_proves_the_cause() {
+    let fake = FakeApi::from_snapshot_file(fixture("mysql-no-leader.yaml"));
+    let log = format!(
+        "2026/11/27 09:01:10 [INFO] raft.start\n{XENON_LINE}\n2026/11/27 09:01:14 [ERROR] server.loop.Check.mysql.down\n"
+    );
+    fake.set_log("train-ticket", "nacosdb-mysql-0", "xenon", false, &log);
+    let dir = tempfile::tempdir().unwrap();
+    let r = live_check(&fake, dir.path(), &[]);
+    let f = db_finding(&r.stdout);
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "Confirmed by the log of xenon in train-ticket/nacosdb-mysql-0: \"{XENON_LINE}\""
+        )),
+        "{message}"
+    );
+    assert_eq!(f["evidence"][0]["signature"], "xenon-root-ipv6");
+    assert_eq!(f["evidence"][0]["line"], XENON_LINE);
+    assert_eq!(f["evidence"][0]["log"]["pod"], "nacosdb-mysql-0");
+    let log_requests: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|q| q.path.ends_with("/log"))
+        .map(|q| q.path)
+        .collect();
+    // xenon of each member of the leaderless set and the crashed run of nacos-0's
+    // crash-looping init container: the logs the findings name, nothing else.
+    let mut pods: Vec<&str> = log_requests
+        .iter()
+        .map(|p| p.split('/').nth(6).unwrap())
+        .collect();
+    pods.sort_unstable();
+    assert_eq!(
+        pods,
+        [
+            "nacos-0",
+            "nacosdb-mysql-0",
+            "nacosdb-mysql-1",
+            "nacosdb-mysql-2"
+        ]
+    );
+    assert_eq!(fake.secret_requests(), 0);
+}
+
+/// A log that cannot be read (forbidden, or a kubelet that never answers) leaves the finding
+/// as the API shows it and a note that says which log and why; the verdict does not change.
+#[test]
+fn an_unreadable_log_leaves_a_note_and_the_same_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = {
+        let fake = FakeApi::from_snapshot_file(fixture("mysql-no-leader.yaml"));
+        live_check(&fake, dir.path(), &[])
+    };
+    for how in ["forbidden", "hang"] {
+        let fake = FakeApi::from_snapshot_file(fixture("mysql-no-leader.yaml"));
+        fake.set_log(
+            "train-ticket",
+            "nacosdb-mysql-0",
+            "xenon",
+            false,
+            XENON_LINE,
+        );
+        if how == "forbidden" {
+            fake.forbid_everywhere("get", "pods/log");
+        } else {
+            fake.set_log_hang(true);
+        }
+        let r = live_check(&fake, dir.path(), &["--request-timeout", "1"]);
+        assert_eq!(r.code, plain.code, "{how}: {}", r.stderr);
+        assert_eq!(findings(&r.stdout), findings(&plain.stdout), "{how}");
+        let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+        let notes = doc["notes"].to_string();
+        let why = if how == "forbidden" {
+            "forbidden"
+        } else {
+            "no answer within"
+        };
+        assert!(
+            notes.contains("the log of xenon in train-ticket/nacosdb-mysql-0 could not be read")
+                && notes.contains(why),
+            "{how}: {notes}"
+        );
+        assert!(db_finding(&r.stdout).get("evidence").is_none());
+    }
+}
+
+/// `snapshot --with-logs` saves the log tails the findings want, so an offline check of the
+/// file quotes the same line as the live check.
+#[test]
+fn a_snapshot_taken_with_logs_proves_the_cause_offline() {
+    let fake = FakeApi::from_snapshot_file(fixture("mysql-no-leader.yaml"));
+    fake.set_log(
+        "train-ticket",
+        "nacosdb-mysql-0",
+        "xenon",
+        false,
+        XENON_LINE,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kc = fake.write_kubeconfig(dir.path());
+    let live = live_check(&fake, dir.path(), &[]);
+    for name in ["with-logs.yaml", "with-logs.json.gz"] {
+        let out = dir.path().join(name);
+        let r = run(&[
+            "snapshot",
+            "--with-logs",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stderr.contains("4 log tail(s)"), "{}", r.stderr);
+        let offline = run(&["check", "--snapshot", out.to_str().unwrap(), "-o", "json"]);
+        assert_eq!(findings(&offline.stdout), findings(&live.stdout), "{name}");
+        assert_eq!(
+            db_finding(&offline.stdout)["evidence"][0]["line"],
+            XENON_LINE
+        );
+    }
+    let without = dir.path().join("plain.yaml");
+    let r = run(&[
+        "snapshot",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "-o",
+        without.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let offline = run(&[
+        "check",
+        "--snapshot",
+        without.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert!(db_finding(&offline.stdout).get("evidence").is_none());
+}

@@ -57,6 +57,21 @@ fn a_user_rule_loads_next_to_the_pack() {
 }
 
 #[test]
+fn a_user_rule_with_a_built_in_id_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "db.yaml",
+        &GOOD.replace("id: USER-001", "id: TT-DB-001"),
+    );
+    let rules = rules::load(Some(dir.path())).expect("loads");
+    let db: Vec<_> = rules.iter().filter(|r| r.spec.id == "TT-DB-001").collect();
+    assert_eq!(db.len(), 1);
+    assert!(db[0].source.ends_with("db.yaml"), "{}", db[0].source);
+    assert_eq!(db[0].spec.title, "Every namespace has a team label");
+}
+
+#[test]
 fn unknown_field_is_rejected_with_file_and_line() {
     let errs = load_errors(&GOOD.replace("category: cluster", "category: cluster\ncolour: red"));
     assert_eq!(errs.len(), 1, "{errs:?}");
@@ -120,9 +135,16 @@ fn unknown_kind_duplicate_id_and_dangling_cause_are_rejected() {
         load_errors(&GOOD.replace("kind: Namespace", "kind: Gizmo"))[0]
             .contains("unknown kind \"Gizmo\"")
     );
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", GOOD);
+    write(dir.path(), "b.yaml", GOOD);
+    let Err(errs) = rules::load(Some(dir.path())) else {
+        panic!("two USER-001 rules should be rejected")
+    };
     assert!(
-        load_errors(&GOOD.replace("id: USER-001", "id: TT-DB-001"))[0]
-            .contains("duplicate rule id TT-DB-001")
+        errs[0].to_string().contains("duplicate rule id USER-001"),
+        "{}",
+        errs[0]
     );
     let dangling = format!("{GOOD}caused_by:\n  - rule: NOPE-001\n    when: 'true'\n");
     assert!(load_errors(&dangling)[0].contains("unknown rule NOPE-001"));

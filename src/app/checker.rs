@@ -6,8 +6,10 @@ use crate::config::{self, Config};
 use crate::engine::{self, RunOptions};
 use crate::finding::Report;
 use crate::index::Index;
+use crate::model::LogRef;
 use crate::rules::{self, Rule};
 use crate::snapshot::Snapshot;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// What selects and tunes the rules.
@@ -69,13 +71,50 @@ impl Checker {
         })
     }
 
-    /// Runs the rules and applies the config's suppressions.
+    /// Runs the rules (with the log tails the snapshot carries) and applies the config's
+    /// suppressions.
     pub fn evaluate(&self, snap: Snapshot) -> Report {
+        self.finish(self.start(snap), &BTreeMap::new())
+    }
+
+    /// Evaluates the rules; what the findings want to read in logs is
+    /// [`engine::Evaluation::wanted_logs`].
+    pub fn start(&self, snap: Snapshot) -> engine::Evaluation<'_> {
         let started = std::time::Instant::now();
         let index = Index::new(snap);
         let indexed = started.elapsed();
-        let mut report = engine::run(&self.rules, index, &self.opts);
-        report.timings.insert(0, ("index".into(), indexed));
+        let mut evaluation = engine::start(&self.rules, index, &self.opts);
+        evaluation.timing("index", indexed);
+        evaluation
+    }
+
+    /// `snap` with the log tails its findings want, read from `source` (`snapshot
+    /// --with-logs`): a snapshot file then carries the proof for an offline check. A log that
+    /// cannot be read becomes one of the snapshot's notes.
+    pub async fn capture_logs<S: super::Source>(
+        &self,
+        mut snap: Snapshot,
+        source: &mut S,
+    ) -> Snapshot {
+        let wanted = self.start(snap.clone()).wanted_logs();
+        for (log, read) in source.read_logs(&wanted).await {
+            match read {
+                Ok(text) => {
+                    snap.logs.insert(log, text);
+                }
+                Err(why) => snap.notes.push(format!("{log} could not be read ({why})")),
+            }
+        }
+        snap
+    }
+
+    /// Evidence from `logs`, cause links, suppressions: the report.
+    pub fn finish(
+        &self,
+        evaluation: engine::Evaluation<'_>,
+        logs: &BTreeMap<LogRef, Result<String, String>>,
+    ) -> Report {
+        let mut report = evaluation.finish(logs);
         report.apply_suppressions(&self.config.suppressions, crate::text::today());
         report
     }

@@ -201,6 +201,12 @@ fn differences(report: &Report, f: &Finding, want: &Expected, file: &CaseFile) -
             out.push(format!("{on}: caused by {got:?}, expected {wanted:?}"));
         }
     }
+    if let Some(ev) = &want.evidence {
+        let got: Vec<&str> = f.evidence.iter().map(|e| e.signature.as_str()).collect();
+        if &got != ev {
+            out.push(format!("{on}: evidence {got:?}, expected {ev:?}"));
+        }
+    }
     if let Some(fx) = &want.fix {
         out.extend(fix_differences(on, "fix", f.fix.as_ref(), fx, file));
     }

@@ -2,7 +2,9 @@
 
 use super::Error;
 use crate::live::{self, CollectOptions, Connection, KindStat};
+use crate::model::LogRef;
 use crate::snapshot::{self, Snapshot};
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,6 +15,15 @@ pub trait Source {
     fn read(&mut self) -> impl Future<Output = Result<Snapshot, Error>>;
     /// `snapshot FILE` or `cluster URL (context C)`, for headers and messages.
     fn describe(&self) -> String;
+    /// The tails of container logs the findings want. A snapshot carries its own (taken
+    /// `--with-logs`): a file answers none.
+    fn read_logs(
+        &mut self,
+        wanted: &BTreeSet<LogRef>,
+    ) -> impl Future<Output = BTreeMap<LogRef, Result<String, String>>> {
+        let _ = wanted;
+        std::future::ready(BTreeMap::new())
+    }
 }
 
 /// A snapshot file, read anew each time (it may be rewritten between polls).
@@ -78,5 +89,12 @@ impl Source for LiveSource {
             "cluster {} (context {})",
             self.conn.server, self.conn.context
         )
+    }
+
+    async fn read_logs(
+        &mut self,
+        wanted: &BTreeSet<LogRef>,
+    ) -> BTreeMap<LogRef, Result<String, String>> {
+        live::logs::fetch(&self.conn, wanted).await
     }
 }

@@ -79,7 +79,9 @@ pub async fn watch(
         let snap = source.read().await?;
         let read_time = clock.now() - started;
         let (nodes, pods) = (snap.objects.nodes.len(), snap.objects.pods.len());
-        let report = checker.evaluate(snap);
+        let evaluation = checker.start(snap);
+        let logs = source.read_logs(&evaluation.wanted_logs()).await;
+        let report = checker.finish(evaluation, &logs);
         if let Some(deadline) = deadline {
             let now = clock.now();
             if report.verdict(opts.fail_on) == Verdict::Failed

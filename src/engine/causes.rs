@@ -1,7 +1,7 @@
 //! Cause → symptom links: every `caused_by` condition evaluated between pairs of findings
 //! (findings are few, so pairs are cheap; the snapshot is never scanned here).
 
-use crate::expr::{exec, truthy};
+use crate::expr::{exec, truthy, values};
 use crate::finding::Report;
 use crate::rules::Rule;
 use kube_cel::cel::{Context, Value};
@@ -26,6 +26,13 @@ pub(super) fn link(rules: &[Rule], root: &Context, report: &mut Report, objects:
         let mut sctx = root.new_inner_scope();
         sctx.add_variable_from_value("params", rule.params.clone());
         sctx.add_variable_from_value("object", objects[i].clone());
+        // The signatures the symptom's logs matched: they can settle which cause applies.
+        let evidence = f
+            .evidence
+            .iter()
+            .map(|e| values::string(e.signature.clone()))
+            .collect();
+        sctx.add_variable_from_value("evidence", values::list(evidence));
         let bound = rule
             .shared
             .iter()

@@ -3,8 +3,8 @@
 use super::{RunOptions, candidates, render};
 use crate::expr::{World, exec, truthy};
 use crate::finding::{Finding, Report, RuleOutcome, fingerprint};
-use crate::model::ObjectRef;
-use crate::rules::Rule;
+use crate::model::{LogRef, ObjectRef};
+use crate::rules::{Containers, Rule};
 use kube_cel::cel::{Context, Value};
 
 /// Evaluates `rule`, appending its findings (and their objects, for cause links) and errors.
@@ -112,5 +112,66 @@ fn one(rule: &Rule, ctx: &mut Context, obj_ref: &ObjectRef) -> Result<Option<Fin
         caused_by: Vec::new(),
         causes: Vec::new(),
         suppressed: None,
+        evidence: Vec::new(),
+        wants_logs: wanted_logs(rule, ctx)?,
     }))
+}
+
+/// The logs the rule's signatures want for this finding: the pods each names (its
+/// `pods` list, or the finding's own pod).
+fn wanted_logs(rule: &Rule, ctx: &Context) -> Result<Vec<(usize, LogRef)>, String> {
+    let mut out = Vec::new();
+    for (i, sig) in rule.log_signatures.iter().enumerate() {
+        let pods = match &sig.pods {
+            Some(p) => {
+                match exec(p, ctx).map_err(|e| format!("log_signatures.{}.pods: {e}", sig.name))? {
+                    Value::List(l) => l.to_vec(),
+                    other => vec![other],
+                }
+            }
+            None => ctx
+                .get_variable("object")
+                .map(|v| vec![crate::expr::values::to_value(v.as_ref())])
+                .unwrap_or_default(),
+        };
+        let containers: Vec<String> = match &sig.containers {
+            Containers::Named(c) => vec![c.clone()],
+            Containers::Listed(p) => match exec(p, ctx)
+                .map_err(|e| format!("log_signatures.{}.containers: {e}", sig.name))?
+            {
+                Value::List(l) => l.iter().map(crate::expr::template::display).collect(),
+                other => vec![crate::expr::template::display(&other)],
+            },
+        };
+        for p in &pods {
+            let field = |path: &[&str]| -> Option<String> {
+                let mut cur = p;
+                for f in path {
+                    cur = crate::expr::values::get(cur, f)?;
+                }
+                match cur {
+                    Value::String(s) => Some(s.to_string()),
+                    _ => None,
+                }
+            };
+            let (Some(ns), Some(pod)) = (
+                field(&["metadata", "namespace"]),
+                field(&["metadata", "name"]),
+            ) else {
+                continue;
+            };
+            for c in &containers {
+                out.push((
+                    i,
+                    LogRef {
+                        namespace: ns.clone(),
+                        pod: pod.clone(),
+                        container: c.clone(),
+                        previous: sig.previous,
+                    },
+                ));
+            }
+        }
+    }
+    Ok(out)
 }

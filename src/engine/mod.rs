@@ -2,15 +2,17 @@
 
 mod causes;
 mod evaluate;
+mod evidence;
 mod render;
 
 use crate::expr::{self, World};
 use crate::finding::{Report, RuleOutcome, RuleResult};
 use crate::index::Index;
-use crate::model::{ObjectRef, Phase};
+use crate::model::{LogRef, ObjectRef, Phase};
 use crate::rules::{Rule, Target};
 use crate::snapshot::Kind;
 use kube_cel::cel::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,8 +36,23 @@ impl Default for RunOptions {
     }
 }
 
-/// Runs `rules` over the snapshot in `ix`.
+/// Runs `rules` over the snapshot in `ix`, with the container logs the snapshot carries.
 pub fn run(rules: &[Rule], ix: Index, opts: &RunOptions) -> Report {
+    start(rules, ix, opts).finish(&BTreeMap::new())
+}
+
+/// Rules evaluated, before evidence from logs and cause links.
+pub struct Evaluation<'r> {
+    rules: &'r [Rule],
+    world: Arc<World>,
+    root: kube_cel::cel::Context<'static>,
+    report: Report,
+    /// The object value of each finding, for cause links.
+    objects: Vec<Value>,
+}
+
+/// Evaluates every rule.
+pub fn start<'r>(rules: &'r [Rule], ix: Index, opts: &RunOptions) -> Evaluation<'r> {
     let t0 = Instant::now();
     let world = Arc::new(World::new(ix, opts.deployment.clone(), &opts.namespace));
     let root = expr::root_context(&world, &opts.namespace);
@@ -43,7 +60,6 @@ pub fn run(rules: &[Rule], ix: Index, opts: &RunOptions) -> Report {
     report
         .timings
         .push(("expression world".into(), t0.elapsed()));
-    // The object of each finding, for cause links.
     let mut objects: Vec<Value> = Vec::new();
     for rule in rules {
         let t = Instant::now();
@@ -60,16 +76,52 @@ pub fn run(rules: &[Rule], ix: Index, opts: &RunOptions) -> Report {
             outcome,
         });
     }
-    let t = Instant::now();
-    causes::link(rules, &root, &mut report, &objects);
-    report.timings.push(("cause links".into(), t.elapsed()));
-    notes(&world, &mut report);
-    // Objects that loaded but did not decode whole when indexed or read by a rule.
-    report.errors.extend(world.ix.errors.iter().cloned());
-    report
-        .errors
-        .extend(world.errors.lock().expect("not poisoned").drain(..));
-    report
+    Evaluation {
+        rules,
+        world,
+        root,
+        report,
+        objects,
+    }
+}
+
+impl Evaluation<'_> {
+    /// Records how long a stage before the rules took (shown first with `TTDOCTOR_PROFILE`).
+    pub fn timing(&mut self, stage: &str, took: Duration) {
+        self.report.timings.insert(0, (stage.to_string(), took));
+    }
+
+    /// The container logs the findings' rules want to read, and that the snapshot does not
+    /// already carry.
+    pub fn wanted_logs(&self) -> BTreeSet<LogRef> {
+        let have = &self.world.snap().logs;
+        self.report
+            .findings
+            .iter()
+            .flat_map(|f| f.wants_logs.iter().map(|(_, l)| l))
+            .filter(|l| !have.contains_key(*l))
+            .cloned()
+            .collect()
+    }
+
+    /// Attaches the evidence found in `logs` (and in the snapshot's own logs), links causes
+    /// and adds the notes: the finished report.
+    pub fn finish(mut self, logs: &BTreeMap<LogRef, Result<String, String>>) -> Report {
+        let t = Instant::now();
+        evidence::attach(self.rules, &mut self.report, &self.world.snap().logs, logs);
+        causes::link(self.rules, &self.root, &mut self.report, &self.objects);
+        let mut report = self.report;
+        report
+            .timings
+            .push(("evidence and cause links".into(), t.elapsed()));
+        notes(&self.world, &mut report);
+        // Objects that loaded but did not decode whole when indexed or read by a rule.
+        report.errors.extend(self.world.ix.errors.iter().cloned());
+        report
+            .errors
+            .extend(self.world.errors.lock().expect("not poisoned").drain(..));
+        report
+    }
 }
 
 /// What the reader should know about the data.

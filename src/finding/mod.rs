@@ -64,6 +64,24 @@ pub struct Finding {
     /// Set when a `.ttdoctor.yaml` suppression accepts this finding.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suppressed: Option<Suppression>,
+    /// Log lines that prove the finding's cause.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+    /// The logs the rule's signatures want to read: (signature, log).
+    #[serde(skip)]
+    pub wants_logs: Vec<(usize, crate::model::LogRef)>,
+}
+
+/// A log line that matched one of the rule's signatures.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    /// The signature's name.
+    pub signature: String,
+    pub log: crate::model::LogRef,
+    pub line: String,
+    /// What the line proves.
+    pub proves: String,
 }
 
 /// Stable, short identity of a (rule, object) pair: FNV-1a 64 in hex.

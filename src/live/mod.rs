@@ -4,6 +4,7 @@
 
 mod collect;
 mod connect;
+pub mod logs;
 
 pub use collect::{CollectOptions, KindStat, collect};
 pub use connect::{ConnectError, ConnectOptions, Connection, chain, connect};

@@ -76,6 +76,8 @@ struct FindingOut<'a> {
     durable_fix: Option<&'a Fix>,
     #[serde(skip_serializing_if = "Option::is_none")]
     suppressed: Option<&'a crate::finding::Suppression>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    evidence: &'a [crate::finding::Evidence],
 }
 
 #[derive(Serialize)]
@@ -128,6 +130,7 @@ fn document<'a>(report: &'a Report, run: &'a RunInfo) -> Document<'a> {
                 fix: f.fix.as_ref(),
                 durable_fix: f.durable_fix.as_ref(),
                 suppressed: f.suppressed.as_ref(),
+                evidence: &f.evidence,
             })
             .collect(),
         rules: report

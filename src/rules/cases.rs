@@ -56,6 +56,10 @@ pub struct Case {
     #[serde(default)]
     pub unavailable: BTreeMap<String, String>,
     pub objects: Vec<Value>,
+    /// Container log tails, as `snapshot --with-logs` captures them: `{pod, container,
+    /// previous, text}` (the namespace defaults to the file's).
+    #[serde(default)]
+    pub logs: Vec<CaseLog>,
     /// The deployment the rules compare the cluster with (manifests, as `helm template`
     /// prints them); the built-in `default` profile when absent.
     #[serde(default)]
@@ -66,6 +70,18 @@ pub struct Case {
 
 fn default_phase() -> Phase {
     Phase::Both
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseLog {
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub pod: String,
+    pub container: String,
+    #[serde(default)]
+    pub previous: bool,
+    pub text: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +97,9 @@ pub struct Expected {
     /// Findings of other rules that must be linked as causes: `RULE Kind/name`.
     #[serde(default)]
     pub caused_by: Option<Vec<String>>,
+    /// The log signatures that matched (their names), in order.
+    #[serde(default)]
+    pub evidence: Option<Vec<String>>,
     #[serde(default)]
     pub fix: Option<ExpectedFix>,
     /// The rule's `durable_fix`, checked the same way.
@@ -167,6 +186,18 @@ pub fn snapshot(file: &CaseFile, case: &Case) -> Result<Snapshot, String> {
         let filled = with_defaults(obj.clone(), kind, &file.namespace, i);
         snap.insert_value(kind, filled)
             .map_err(|e| format!("{at}: not a valid {name}: {e}"))?;
+    }
+    for l in &case.logs {
+        let r = crate::model::LogRef {
+            namespace: l
+                .namespace
+                .clone()
+                .unwrap_or_else(|| file.namespace.clone()),
+            pod: l.pod.clone(),
+            container: l.container.clone(),
+            previous: l.previous,
+        };
+        snap.logs.insert(r, l.text.clone());
     }
     for (k, reason) in &case.unavailable {
         let kind = Kind::parse(k).ok_or_else(|| format!("unavailable: unknown kind {k:?}"))?;

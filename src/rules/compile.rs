@@ -193,11 +193,13 @@ impl Compiler<'_> {
             .as_ref()
             .map(|f| self.fix("durable_fix", f))
             .transpose()?;
+        let log_signatures = self.signatures(&spec)?;
         let caused_by = spec
             .caused_by
             .iter()
             .map(|c| {
-                let p = self.program("caused_by.when", &c.when, &["cause"], When::OncePerRun)?;
+                let extra = ["cause", "evidence"];
+                let p = self.program("caused_by.when", &c.when, &extra, When::OncePerRun)?;
                 Ok((c.rule.clone(), p))
             })
             .collect::<Result<Vec<_>, RuleError>>()?;
@@ -217,8 +219,53 @@ impl Compiler<'_> {
             fix,
             durable_fix,
             caused_by,
+            log_signatures,
             spec,
         })
+    }
+
+    fn signatures(&self, spec: &RuleSpec) -> Result<Vec<super::CompiledSignature>, RuleError> {
+        spec.log_signatures
+            .iter()
+            .map(|s| {
+                let what = format!("log_signatures.{}", s.name);
+                if s.pods.is_none() && spec.applies_to.kind != "Pod" {
+                    return Err(self.fail(
+                        None,
+                        format!(
+                            "{what}: say which pods (`pods:`): the rule does not apply to pods"
+                        ),
+                    ));
+                }
+                Ok(super::CompiledSignature {
+                    name: s.name.clone(),
+                    pods: s
+                        .pods
+                        .as_ref()
+                        .map(|p| self.program(&format!("{what}.pods"), p, &[], When::PerObject))
+                        .transpose()?,
+                    containers: match (&s.container, &s.containers) {
+                        (Some(c), None) => super::Containers::Named(c.clone()),
+                        (None, Some(list)) => super::Containers::Listed(self.program(
+                            &format!("{what}.containers"),
+                            list,
+                            &[],
+                            When::PerObject,
+                        )?),
+                        _ => {
+                            return Err(self.fail(
+                                None,
+                                format!("{what}: give either `container` or `containers`"),
+                            ));
+                        }
+                    },
+                    previous: s.previous,
+                    pattern: Regex::new(&s.pattern)
+                        .map_err(|e| self.fail(None, format!("{what}.pattern: {e}")))?,
+                    proves: s.proves.clone(),
+                })
+            })
+            .collect()
     }
 
     fn target(&self, spec: &RuleSpec) -> Result<Target, RuleError> {

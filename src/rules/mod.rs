@@ -41,6 +41,25 @@ pub struct Rule {
     pub fix: Option<CompiledFix>,
     pub durable_fix: Option<CompiledFix>,
     pub caused_by: Vec<(String, Program)>,
+    pub log_signatures: Vec<CompiledSignature>,
+}
+
+/// Which containers' logs a signature reads.
+pub enum Containers {
+    Named(String),
+    /// CEL list of names, evaluated for each finding.
+    Listed(Program),
+}
+
+/// A log signature ready to use: which pods, and the compiled pattern.
+pub struct CompiledSignature {
+    pub name: String,
+    /// CEL list of pods; `None`: the finding's object.
+    pub pods: Option<Program>,
+    pub containers: Containers,
+    pub previous: bool,
+    pub pattern: Regex,
+    pub proves: String,
 }
 
 pub struct CompiledFix {
@@ -88,15 +107,15 @@ pub fn embedded_in(dir: &str) -> impl Iterator<Item = (&'static str, &'static st
     crate::pack::files_in(dir)
 }
 
-/// The embedded rule pack, plus the `*.yaml`/`*.yml` files of `user_dir`.
+/// The embedded rule pack, plus the `*.yaml`/`*.yml` files of `user_dir`. A user rule with
+/// the id of a built-in one replaces it, so a tuned copy (or the pack's own `rules/` in a
+/// checkout, edited without rebuilding) can be checked and tested as is.
 pub fn load(user_dir: Option<&Path>) -> Result<Vec<Rule>, Vec<RuleError>> {
-    let mut sources: Vec<(String, String)> = embedded()
-        .map(|(name, text)| (name.to_string(), text.to_string()))
-        .collect();
     let mut errors = Vec::new();
+    let mut user = Vec::new();
     if let Some(dir) = user_dir {
         match read_yaml_files(dir) {
-            Ok(files) => sources.extend(files),
+            Ok(files) => user = compile_all(&files, &mut errors),
             Err(e) => errors.push(RuleError {
                 file: dir.display().to_string(),
                 line: None,
@@ -104,13 +123,12 @@ pub fn load(user_dir: Option<&Path>) -> Result<Vec<Rule>, Vec<RuleError>> {
             }),
         }
     }
-    let mut rules = Vec::new();
-    for (file, text) in &sources {
-        match compile(file, text) {
-            Ok(r) => rules.push(r),
-            Err(e) => errors.push(e),
-        }
-    }
+    let built_in: Vec<(String, String)> = embedded()
+        .map(|(name, text)| (name.to_string(), text.to_string()))
+        .collect();
+    let mut rules = compile_all(&built_in, &mut errors);
+    rules.retain(|b| !user.iter().any(|u: &Rule| u.spec.id == b.spec.id));
+    rules.extend(user);
     rules.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
     check_references(&rules, &mut errors);
     if errors.is_empty() {
@@ -118,6 +136,17 @@ pub fn load(user_dir: Option<&Path>) -> Result<Vec<Rule>, Vec<RuleError>> {
     } else {
         Err(errors)
     }
+}
+
+fn compile_all(sources: &[(String, String)], errors: &mut Vec<RuleError>) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for (file, text) in sources {
+        match compile(file, text) {
+            Ok(r) => rules.push(r),
+            Err(e) => errors.push(e),
+        }
+    }
+    rules
 }
 
 /// `(path, text)` of the `*.yaml`/`*.yml` files directly in `dir`, sorted.

@@ -49,6 +49,10 @@ pub struct RuleSpec {
     /// Findings of other rules that explain this one (cause → symptom).
     #[serde(default)]
     pub caused_by: Vec<CauseLink>,
+    /// Lines in container logs that prove (or rule out) this finding's cause: read live for
+    /// the pods a finding names (or from a snapshot taken `--with-logs`).
+    #[serde(default)]
+    pub log_signatures: Vec<LogSignature>,
     /// Upstream issues and documents.
     #[serde(default)]
     pub references: Vec<String>,
@@ -150,4 +154,28 @@ pub struct CauseLink {
     pub rule: String,
     /// CEL over `object` (this finding's object) and `cause` (the other finding's object).
     pub when: Spanned<String>,
+}
+
+/// A line in a container's log that proves something about a finding.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSignature {
+    /// A short name, which `caused_by.when` conditions see in `evidence`.
+    pub name: String,
+    /// CEL list of the pods whose log to read; the finding's object when it is a pod.
+    #[serde(default)]
+    pub pods: Option<Spanned<String>>,
+    /// The container.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// Or: CEL list of container names (for example the ones crash looping).
+    #[serde(default)]
+    pub containers: Option<Spanned<String>>,
+    /// The log of the container's previous instance (a crash-looping container's last run).
+    #[serde(default)]
+    pub previous: bool,
+    /// A regular expression a log line matches.
+    pub pattern: String,
+    /// What a matching line proves, in one sentence.
+    pub proves: String,
 }

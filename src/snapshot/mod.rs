@@ -33,6 +33,8 @@ pub struct Snapshot {
     pub ignored_kinds: BTreeMap<String, usize>,
     /// What the reader should know about how complete the data is.
     pub notes: Vec<String>,
+    /// Container log tails captured with the snapshot (`snapshot --with-logs`).
+    pub logs: BTreeMap<crate::model::LogRef, String>,
 }
 
 impl Snapshot {
@@ -95,6 +97,7 @@ impl Snapshot {
             *self.ignored_kinds.entry(k).or_default() += n;
         }
         self.notes.append(&mut other.notes);
+        self.logs.append(&mut other.logs);
     }
 
     /// The metadata of every object of a kind, in store order.

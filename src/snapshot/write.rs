@@ -9,6 +9,8 @@ use std::io::Write;
 
 /// The `kind` of the document that records unreadable kinds.
 const INFO_KIND: &str = "SnapshotInfo";
+/// The `kind` of the document that holds container log tails (`snapshot --with-logs`).
+const LOGS_KIND: &str = "PodLogs";
 const INFO_API_VERSION: &str = "ttdoctor/v1";
 
 /// How to write a snapshot.
@@ -60,6 +62,18 @@ pub fn write(snap: &Snapshot, format: Format, out: impl Write) -> std::io::Resul
             w.items(snap, kind)?;
             w.close_list(&format!("{}List", kind.name()))?;
         }
+    }
+    if !snap.logs.is_empty() {
+        let logs: Vec<Value> = snap
+            .logs
+            .iter()
+            .map(|(r, text)| {
+                let mut v = serde_json::to_value(r).expect("a log reference serializes");
+                v["text"] = Value::String(text.clone());
+                v
+            })
+            .collect();
+        w.document(&json!({"apiVersion": INFO_API_VERSION, "kind": LOGS_KIND, "logs": logs}))?;
     }
     if !snap.unavailable.is_empty() || !snap.notes.is_empty() {
         let unavailable: Map<String, Value> = snap
@@ -176,12 +190,27 @@ fn key<T: Object>(o: &super::Stored<T>) -> (&str, &str) {
 }
 
 pub(super) fn is_info(map: &Map<String, Value>) -> bool {
-    map.get("kind").and_then(Value::as_str) == Some(INFO_KIND)
-        && map.get("apiVersion").and_then(Value::as_str) == Some(INFO_API_VERSION)
+    map.get("apiVersion").and_then(Value::as_str) == Some(INFO_API_VERSION)
+        && matches!(
+            map.get("kind").and_then(Value::as_str),
+            Some(INFO_KIND | LOGS_KIND)
+        )
 }
 
-/// What the live collection could not read: kept unavailable on re-check.
+/// What the live collection could not read (kept unavailable on re-check), and the log
+/// tails taken with the snapshot.
 pub(super) fn read_info(snap: &mut Snapshot, map: &Map<String, Value>) -> Result<(), String> {
+    for log in map
+        .get("logs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let r: crate::model::LogRef =
+            serde_json::from_value(log.clone()).map_err(|e| format!("{LOGS_KIND}: {e}"))?;
+        let text = log.get("text").and_then(Value::as_str).unwrap_or_default();
+        snap.logs.insert(r, text.to_string());
+    }
     for (k, reason) in map
         .get("unavailable")
         .and_then(Value::as_object)
