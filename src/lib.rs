@@ -9,6 +9,7 @@
 //! | vocabulary | [`text`], [`quantity`], [`model`] | leaf helpers and shared words |
 //! | collect | [`snapshot`], [`live`] | the typed store, read from a file or the API |
 //! | index | [`index`] | joins, pod status, memory per node |
+//! | simulation | [`sim`] | kube-scheduler v1.36 placing pods, failures in its words |
 //! | expressions | [`expr`] | CEL, the helper table, templates, load-time checks |
 //! | rules | [`rules`] | rule files and their test cases, compiled |
 //! | findings | [`finding`], [`engine`], [`config`] | rules → findings, causes, suppressions |
@@ -51,6 +52,8 @@ pub mod snapshot;
 pub mod live;
 
 pub mod index;
+
+pub mod sim;
 
 pub mod expr;
 
