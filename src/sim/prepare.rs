@@ -54,10 +54,33 @@ pub struct PodPlan {
     pub prefilter: Option<String>,
 }
 
+/// Hashes a small id with one multiplication (the ids are dense; SipHash is not needed).
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A set of image ids.
+pub type IdSet = HashSet<u32, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// Image sizes and where the images are.
 pub struct Images {
     pub size: Vec<i64>,
-    pub on_node: Vec<HashSet<u32>>,
+    pub on_node: Vec<IdSet>,
     pub nodes_with: Vec<u32>,
 }
 
@@ -288,7 +311,7 @@ fn images(cluster: &Cluster, pods: &[SimPod]) -> (Images, HashMap<String, u32>) 
     };
     let mut on_node = Vec::with_capacity(cluster.nodes.len());
     for n in &cluster.nodes {
-        let mut set = HashSet::new();
+        let mut set = IdSet::default();
         for img in &n.images {
             for name in &img.names {
                 set.insert(intern(name, img.size, &mut ids));

@@ -48,7 +48,9 @@ pub struct NodeState {
     pub requested: Resources,
     pub nonzero: Resources,
     pub ports: Vec<HostPort>,
-    pub images: HashSet<u32>,
+    pub images: super::prepare::IdSet,
+    /// BalancedAllocation's score of the node as it is (without the incoming pod).
+    pub balance: i64,
     /// Pods the run placed here.
     pub placed: Vec<usize>,
 }
@@ -127,6 +129,7 @@ impl Prepared<'_> {
                     nonzero: n.nonzero_requested,
                     ports: n.host_ports.clone(),
                     images: images.clone(),
+                    balance: super::score::balance_of(&n.requested, &n.allocatable),
                     placed: Vec::new(),
                 })
                 .collect(),
@@ -261,6 +264,7 @@ impl Prepared<'_> {
         });
         n.ports.extend(pod.host_ports.iter().cloned());
         n.placed.push(p);
+        n.balance = super::score::balance_of(&n.requested, &self.cluster.nodes[node].allocatable);
         for &img in &plan.place_images {
             if n.images.insert(img) {
                 st.nodes_with[img as usize] += 1;

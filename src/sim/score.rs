@@ -69,6 +69,17 @@ fn balance(requested: [i64; 2], allocatable: [i64; 2]) -> i64 {
     score
 }
 
+/// The balance of a node's requests (cpu and memory) on its allocatable.
+pub fn balance_of(
+    requested: &super::types::Resources,
+    allocatable: &super::types::Resources,
+) -> i64 {
+    balance(
+        [requested.cpu, requested.memory],
+        [allocatable.cpu, allocatable.memory],
+    )
+}
+
 /// ImageLocality's `calculatePriority`.
 fn image_priority(sum: i64, containers: usize) -> i64 {
     const MB: i64 = 1024 * 1024;
@@ -152,11 +163,7 @@ impl Prepared<'_> {
                     ],
                     [alloc.cpu, alloc.memory],
                 );
-                let without = balance(
-                    [state.requested.cpu, state.requested.memory],
-                    [alloc.cpu, alloc.memory],
-                );
-                MAX / 2 + (MAX / 2 + with - without) / 2
+                MAX / 2 + (MAX / 2 + with - state.balance) / 2
             });
             let sum: i64 = plan
                 .images
