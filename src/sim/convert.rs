@@ -10,7 +10,7 @@ use super::types::{
 use crate::index::{Bound, Index, pod_resource};
 use crate::quantity::Quantity;
 use crate::snapshot::{ContainerCore, PodCore, PodSpecCore, Resources as CoreResources};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, PodSpec};
 use std::collections::BTreeMap;
 
 /// The scheduler's default cpu request for a container without one, in millicores
@@ -234,11 +234,29 @@ pub fn from_index(ix: &Index) -> Cluster {
     Cluster::new(nodes, Catalog::from_index(ix))
 }
 
+/// The spec as API defaulting leaves it, for what the scheduler reads: with `hostNetwork`,
+/// a port without `hostPort` gets its `containerPort` (limits copied into missing requests
+/// are handled where requests are counted).
+fn defaulted_spec(pod: &Pod) -> PodSpec {
+    let mut spec = pod.spec.clone().unwrap_or_default();
+    if spec.host_network == Some(true) {
+        let containers = spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten());
+        for port in containers.flat_map(|c| c.ports.iter_mut().flatten()) {
+            if port.host_port.unwrap_or(0) == 0 {
+                port.host_port = Some(port.container_port);
+            }
+        }
+    }
+    spec
+}
+
 /// The typed spec in the core form the resource helpers read.
-fn core_spec(pod: &Pod) -> PodSpecCore {
-    pod.spec
-        .as_ref()
-        .and_then(|s| serde_json::to_value(s).ok())
+fn core_spec(spec: &PodSpec) -> PodSpecCore {
+    serde_json::to_value(spec)
+        .ok()
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default()
 }
@@ -356,8 +374,8 @@ impl SimPod {
         let namespace = meta.namespace.clone().unwrap_or_default();
         let name = meta.name.clone().unwrap_or_default();
         let labels = meta.labels.clone().unwrap_or_default();
-        let core = core_spec(pod);
-        let spec = pod.spec.clone().unwrap_or_default();
+        let spec = defaulted_spec(pod);
+        let core = core_spec(&spec);
         let node_affinity = spec
             .affinity
             .as_ref()

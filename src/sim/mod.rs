@@ -67,7 +67,7 @@ pub use filter::{Code, Plugin, Reason, Rejection};
 pub use orders::{
     Orders, PodVerdict, Run, SplitMix64, Verdict, queue_order, simulate, simulate_orders,
 };
-pub use run::{Outcome, feasible_nodes_to_find};
+pub use run::{Outcome, event_message, feasible_nodes_to_find};
 pub use score::Scores;
 pub use types::{
     ClaimState, DelayedClaim, HostPort, ImmediateWhy, NodeImage, NodeSelectorTerm, Op, Owner,

@@ -390,6 +390,20 @@ impl Prepared<'_> {
     }
 }
 
+/// The FailedScheduling event's text for a condition message: `truncateMessage` keeps 1,024
+/// bytes, the last four of them `" ..."`.
+pub fn event_message(message: &str) -> String {
+    const LIMIT: usize = 1024;
+    if message.len() <= LIMIT {
+        return message.to_string();
+    }
+    let mut end = LIMIT - 4;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} ...", &message[..end])
+}
+
 fn unschedulable(message: String, preempts: bool) -> Outcome {
     Outcome::Unschedulable { message, preempts }
 }

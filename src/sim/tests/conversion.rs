@@ -137,6 +137,16 @@ fn a_statefulset_pod_with_claims_and_what_is_not_modelled() {
         ]
     );
     assert_eq!(s.nonzero.cpu, DEFAULT_MILLI_CPU);
+    // With hostNetwork, a container port is a host port (API defaulting).
+    let p = typed_pod(serde_json::json!({
+        "metadata": {"name": "agent", "namespace": NS},
+        "spec": {"hostNetwork": true,
+                 "containers": [{"name": "c", "ports": [{"containerPort": 9100}]}]}
+    }));
+    assert_eq!(
+        SimPod::from_pod(&p, &cat).host_ports,
+        [HostPort::new("", "", 9100)]
+    );
     assert_eq!(s.nonzero.memory, DEFAULT_MEMORY);
     assert_eq!(s.requests.cpu, 0);
 }

@@ -139,3 +139,12 @@ fn prefilter_failure_hides_the_histogram() {
         "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims. not found"
     );
 }
+
+#[test]
+fn events_cut_long_messages() {
+    assert_eq!(event_message("short"), "short");
+    let long = "x".repeat(2000);
+    let cut = event_message(&long);
+    assert_eq!(cut.len(), 1024);
+    assert!(cut.ends_with("x ..."));
+}
