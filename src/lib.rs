@@ -9,6 +9,7 @@
 //! | vocabulary | [`text`], [`pack`], [`quantity`], [`model`] | leaf helpers, the embedded rule pack, shared words |
 //! | collect | [`snapshot`], [`live`] | the typed store, read from a file or the API |
 //! | index | [`index`] | joins, pod status, memory per node |
+//! | simulation | [`sim`] | kube-scheduler v1.36 placing pods, failures in its words |
 //! | deployment | [`deploy`] | what is about to be installed: profiles and manifests, expanded into pods |
 //! | expressions | [`expr`] | CEL, the helper table, templates, load-time checks |
 //! | rules | [`rules`] | rule files and their test cases, compiled |
@@ -58,6 +59,8 @@ pub mod snapshot;
 pub mod live;
 
 pub mod index;
+
+pub mod sim;
 
 pub mod deploy;
 

@@ -125,6 +125,9 @@ pub struct PodSpecCore {
     /// Pod-level resources (v1.34+).
     #[serde(default)]
     pub resources: Option<Resources>,
+    /// `spec.priority` (set from the PriorityClass at admission): who may preempt whom.
+    #[serde(default)]
+    pub priority: Option<i32>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
