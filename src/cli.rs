@@ -31,6 +31,9 @@ pub enum Command {
     /// Plan the fixes for what `check` finds; `--auto` applies the safe ones, verified and
     /// journaled; `--undo` reverts the last run.
     Fix(FixArgs),
+    /// Will the deployment fit? Simulates the scheduler placing it, projects each node's
+    /// memory use after the install, and finds the smallest change that makes it fit.
+    Plan(PlanArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -172,6 +175,48 @@ pub struct CheckArgs {
     /// Pause between checks with --wait.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub poll_interval: std::time::Duration,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// Plan on a snapshot file instead of the live cluster.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
+    /// Placement orders to simulate (the scheduler's order varies from one install to the
+    /// next).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub orders: u16,
+    /// Seed of the shuffled orders (the same seed gives the same answer).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Expected memory use (% of allocatable) that warns, as TT-MEM-001.
+    #[arg(long, default_value_t = 85)]
+    pub warn_percent: i64,
+    /// Expected memory use (% of allocatable) that fails the plan (exit 1), as TT-MEM-001.
+    #[arg(long, default_value_t = 95)]
+    pub error_percent: i64,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// Config file with suppressions and parameters (default: ./.ttdoctor.yaml if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Show per-kind timings when reading a live cluster.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
+    Yaml,
 }
 
 #[derive(clap::Args, Debug)]

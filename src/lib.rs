@@ -11,6 +11,7 @@
 //! | index | [`index`] | joins, pod status, memory per node |
 //! | simulation | [`sim`] | kube-scheduler v1.36 placing pods, failures in its words |
 //! | deployment | [`deploy`] | what is about to be installed: profiles and manifests, expanded into pods |
+//! | plan | [`plan`] | will it fit: the deployment simulated on the cluster, memory projected |
 //! | expressions | [`expr`] | CEL, the helper table, templates, load-time checks |
 //! | rules | [`rules`] | rule files and their test cases, compiled |
 //! | findings | [`finding`], [`engine`], [`config`] | rules → findings, causes, suppressions |
@@ -63,6 +64,8 @@ pub mod index;
 pub mod sim;
 
 pub mod deploy;
+
+pub mod plan;
 
 pub mod expr;
 

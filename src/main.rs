@@ -4,7 +4,10 @@
 mod cli;
 
 use clap::Parser;
-use cli::{CheckArgs, Cli, ClusterArgs, Command, FixArgs, FixFormat, Format, SnapshotArgs};
+use cli::{
+    CheckArgs, Cli, ClusterArgs, Command, FixArgs, FixFormat, Format, PlanArgs, PlanFormat,
+    SnapshotArgs,
+};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,7 +20,7 @@ use ttdoctor::finding::{FailOn, Report, Verdict};
 use ttdoctor::fix::journal::{self, Journal};
 use ttdoctor::live::{self, ConnectOptions, KindStat};
 use ttdoctor::report::machine::RunInfo;
-use ttdoctor::report::{docs, human, junit, machine, sarif};
+use ttdoctor::report::{self, docs, human, junit, machine, sarif};
 use ttdoctor::rules;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -29,6 +32,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => check(args).await,
         Command::Snapshot(args) => save_snapshot(args).await,
+        Command::Plan(args) => plan(args).await,
         Command::Fix(args) if args.undo => undo(&args).await,
         Command::Fix(args) => fix(args).await,
         Command::Completions { shell } => {
@@ -273,6 +277,60 @@ async fn check(args: CheckArgs) -> Result<Verdict, Error> {
         None => print!("{text}"),
     }
     Ok(verdict)
+}
+
+async fn plan(args: PlanArgs) -> Result<Verdict, Error> {
+    let choice = RuleChoice {
+        config: args.config.as_deref(),
+        rules_dir: args.rules.rules.as_deref(),
+        ..RuleChoice::default()
+    };
+    let opts = RunOptions {
+        namespace: args.cluster.namespace.clone(),
+        phase: ttdoctor::model::Phase::Pre,
+        deployment: args.deployment.source(),
+    };
+    let checker = Checker::prepare(&choice, opts)?;
+    let (snap, source) = match &args.snapshot {
+        Some(path) => {
+            let mut s = FileSource { path: path.clone() };
+            (s.read().await?, s.describe())
+        }
+        None => {
+            let mut s = live_source(&args.cluster, args.verbose).await?;
+            (s.read().await?, s.describe())
+        }
+    };
+    let opts = ttdoctor::plan::Options {
+        orders: usize::from(args.orders),
+        seed: args.seed,
+        warn_percent: args.warn_percent,
+        error_percent: args.error_percent,
+    };
+    let planned = checker.plan(&snap, &opts)?;
+    let run = report::plan::PlanRun {
+        source: &source,
+        namespace: &args.cluster.namespace,
+    };
+    let text = match args.format {
+        PlanFormat::Human => {
+            let header = format!(
+                "ttdoctor plan · {source} · {} · namespace {} · {} nodes",
+                planned.plan.deployment,
+                args.cluster.namespace,
+                snap.objects.nodes.len()
+            );
+            report::plan::human(&planned, &header, &opts)
+        }
+        PlanFormat::Json => report::plan::to_json(&planned, &run, &opts),
+        PlanFormat::Yaml => report::plan::to_yaml(&planned, &run, &opts),
+    };
+    print!("{text}");
+    Ok(if report::plan::exit_code(&planned, &opts) == 0 {
+        Verdict::Passed
+    } else {
+        Verdict::Failed
+    })
 }
 
 fn ask(item: &ttdoctor::fix::PlanItem) -> bool {

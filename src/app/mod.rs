@@ -4,6 +4,7 @@
 
 mod checker;
 mod fixing;
+mod planning;
 pub mod ruletest;
 mod source;
 mod watch;

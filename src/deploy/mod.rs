@@ -47,6 +47,8 @@ impl std::fmt::Display for Source {
 pub struct Model {
     /// `profile default` or `manifests chart.yaml`.
     pub name: String,
+    /// Where objects without a namespace are installed (`-n`).
+    pub namespace: String,
     pub profile: Option<Profile>,
     /// The objects as written.
     pub manifests: Snapshot,
@@ -118,13 +120,22 @@ pub fn load(
     let opts = LoadOptions { manifests: true };
     let mut manifests = snapshot::load_str_with(&body, &origin, opts).map_err(|e| e.to_string())?;
     let mut notes = std::mem::take(&mut manifests.notes);
-    for (kind, n) in &manifests.ignored_kinds {
-        notes.push(format!("{n} {kind} object(s) not modelled (no pods)"));
+    if !manifests.ignored_kinds.is_empty() {
+        let kinds: Vec<String> = manifests
+            .ignored_kinds
+            .iter()
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect();
+        notes.push(format!(
+            "not modelled (they make no pods): {}",
+            kinds.join(", ")
+        ));
     }
     let expanded = expand(&manifests, namespace, nodes);
     notes.extend(expanded.notes);
     Ok(Model {
         name,
+        namespace: namespace.to_string(),
         profile,
         manifests,
         pods: expanded.pods,

@@ -49,12 +49,17 @@ pub(super) fn link(rules: &[Rule], root: &Context, report: &mut Report, objects:
             continue;
         }
         for (cause_rule, p) in &rule.caused_by {
+            // The cause rule's parameters: a link condition reads them rather than repeat them.
+            let cause_params = rule_of.get(cause_rule.as_str()).map(|r| r.params.clone());
             for &j in by_rule.get(cause_rule.as_str()).into_iter().flatten() {
                 if i == j {
                     continue;
                 }
                 let mut ctx = sctx.new_inner_scope();
                 ctx.add_variable_from_value("cause", objects[j].clone());
+                if let Some(cp) = &cause_params {
+                    ctx.add_variable_from_value("cause_params", cp.clone());
+                }
                 match exec(p, &ctx).and_then(|v| truthy(&v, "caused_by.when")) {
                     Ok(true) => links.push((j, i)),
                     Ok(false) => {}

@@ -19,19 +19,38 @@ pub(super) fn rule(
     let (findings_before, errors_before) = (report.findings.len(), report.errors.len());
     let mut rctx = root.new_inner_scope();
     rctx.add_variable_from_value("params", rule.params.clone());
-    for (name, p) in &rule.shared {
-        match exec(p, &rctx) {
-            Ok(v) => rctx.add_variable_from_value(name.clone(), v),
-            Err(e) => {
-                report.errors.push(format!(
-                    "{} ({}): shared {name}: {e}",
-                    rule.spec.id, rule.source
-                ));
-                return RuleOutcome::Error("1 evaluation error(s)".into());
-            }
+    let mut shared_ready = rule.shared.is_empty();
+    if rule.shared_first {
+        if let Err(e) = bind_shared(rule, &mut rctx) {
+            report.errors.push(e);
+            return RuleOutcome::Error("1 evaluation error(s)".into());
         }
+        shared_ready = true;
     }
     for (obj_ref, obj) in candidates(rule, world, opts) {
+        if !shared_ready {
+            // Shared bindings (often the costly, cluster-wide ones) wait for the first object
+            // that passes `where`.
+            let mut ctx = rctx.new_inner_scope();
+            ctx.add_variable_from_value("object", obj.clone());
+            match passes(rule, &ctx) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(e) => {
+                    report.errors.push(format!(
+                        "{} ({}) on {obj_ref}: {e}",
+                        rule.spec.id, rule.source
+                    ));
+                    continue;
+                }
+            }
+            drop(ctx);
+            if let Err(e) = bind_shared(rule, &mut rctx) {
+                report.errors.push(e);
+                return RuleOutcome::Error("1 evaluation error(s)".into());
+            }
+            shared_ready = true;
+        }
         let mut ctx = rctx.new_inner_scope();
         ctx.add_variable_from_value("object", obj.clone());
         match one(rule, &mut ctx, &obj_ref) {
@@ -58,14 +77,28 @@ pub(super) fn rule(
     }
 }
 
+fn bind_shared(rule: &Rule, rctx: &mut Context) -> Result<(), String> {
+    for (name, p) in &rule.shared {
+        let v = exec(p, rctx)
+            .map_err(|e| format!("{} ({}): shared {name}: {e}", rule.spec.id, rule.source))?;
+        rctx.add_variable_from_value(name.clone(), v);
+    }
+    Ok(())
+}
+
+fn passes(rule: &Rule, ctx: &Context) -> Result<bool, String> {
+    match &rule.filter {
+        Some(filter) => check(filter, ctx, "applies_to.where"),
+        None => Ok(true),
+    }
+}
+
 fn check(p: &kube_cel::cel::Program, ctx: &Context, what: &str) -> Result<bool, String> {
     truthy(&exec(p, ctx).map_err(|e| format!("{what}: {e}"))?, what)
 }
 
 fn one(rule: &Rule, ctx: &mut Context, obj_ref: &ObjectRef) -> Result<Option<Finding>, String> {
-    if let Some(filter) = &rule.filter
-        && !check(filter, ctx, "applies_to.where")?
-    {
+    if !passes(rule, ctx)? {
         return Ok(None);
     }
     for (name, p) in &rule.lets {

@@ -38,6 +38,13 @@ pub fn check(p: &Program, scope: &Scope) -> Vec<String> {
     w.problems
 }
 
+/// The variables an expression reads.
+pub fn reads(p: &Program) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    free_variables(p.expression(), &mut Vec::new(), &mut out);
+    out
+}
+
 /// Whether an expression's value is a collection that grows with the cluster.
 pub fn is_cluster_sized(p: &Program, cluster_sized: &BTreeSet<String>) -> bool {
     cluster_collection(p.expression(), cluster_sized)

@@ -61,6 +61,8 @@ pub(crate) struct Cache {
     cluster_mem: OnceLock<Value>,
     node_ips: OnceLock<Value>,
     nodes_matching: Mutex<HashMap<String, Vec<usize>>>,
+    /// `capacity(keys)` per key list.
+    capacity: Mutex<HashMap<Vec<String>, Value>>,
 }
 
 /// A helper's arguments, read in place from the interpreter (no copy of the objects).
@@ -295,6 +297,47 @@ fn model<'w>(w: &'w World, a: &Args) -> Result<&'w crate::deploy::Model, Executi
         .map_err(|e| a.err(format!("the deployment could not be read: {e}")))
 }
 
+fn trial_entries(t: &crate::plan::Trial) -> Vec<(&'static str, Value)> {
+    let names = |v: &[String]| list(v.iter().cloned().map(string).collect());
+    vec![
+        ("fit", Value::Int(t.fit as i64)),
+        ("unfit", Value::Int(t.unfit as i64)),
+        ("fit_pods", names(&t.fit_pods)),
+        ("unfit_pods", names(&t.unfit_pods)),
+        ("message", t.message.clone().map_or(Value::Null, string)),
+        ("requested", Value::Int(t.memory.requested)),
+        ("free", Value::Int(t.memory.free)),
+        ("short", Value::Int(t.memory.short)),
+    ]
+}
+
+fn capacity_value(w: &World, a: &Args) -> Result<Value, ExecutionError> {
+    let keys: Vec<String> = values::as_list(a.raw(0))
+        .ok_or_else(|| a.err("argument 1 must be a list of taint keys"))?
+        .iter()
+        .filter_map(|k| values::as_str(k.as_ref()).map(str::to_string))
+        .collect();
+    if let Some(v) = w.cache.capacity.lock().expect("not poisoned").get(&keys) {
+        return Ok(v.clone());
+    }
+    let opts = crate::plan::Options::default();
+    let c = crate::plan::capacity(&w.ix, w.namespace(), || w.model(), &keys, &opts)
+        .map_err(|e| a.err(format!("the deployment could not be read: {e}")))?;
+    let mut entries = trial_entries(&c.as_is);
+    entries.extend([
+        ("phase", string(c.phase)),
+        ("pods", Value::Int(c.pods as i64)),
+        ("untainted", map(trial_entries(&c.untainted))),
+    ]);
+    let v = map(entries);
+    w.cache
+        .capacity
+        .lock()
+        .expect("not poisoned")
+        .insert(keys, v.clone());
+    Ok(v)
+}
+
 fn kind_arg(a: &Args, i: usize) -> Result<Kind, ExecutionError> {
     let k = a.str(i)?;
     Kind::parse(k).ok_or_else(|| a.err(format!("unknown kind {k:?}")))
@@ -378,6 +421,9 @@ pub static HELPERS: &[Helper] = &[
         }
         Ok(map(vec![("cpu", int(cpu)), ("memory", int(mem)), ("pods", Value::Int(m.pods.len() as i64))]))
     }),
+    helper!("capacity"("taint_keys") -> "{phase, pods, fit, unfit, fit_pods, unfit_pods, message, requested, free, short, untainted: {…}}", Small,
+        "The scheduler simulation of the pods still to place in the target namespace: the deployment's before the install (`phase: 'pre'`), the Pending ones after it (`'post'`), in 10 seeded orders. `fit`/`unfit` count the pods placed or not in the worst order; `fit_pods` names those placed in every order, `unfit_pods` the others; `message` is the scheduler's for the first; memory in bytes: `requested` by those pods, `free` on the nodes they may use, `short` = what is missing even with perfect packing. `untainted` is the same with the NoSchedule/NoExecute taints of `taint_keys` removed from every node. Computed once per key list.",
+        |w, a| capacity_value(w, a)),
     helper!("model_name"() -> "string", Small,
         "What the deployment is: `profile default`, `manifests chart.yaml`.",
         |w, a| Ok(string(model(w, a)?.name.clone()))),

@@ -63,6 +63,11 @@ impl World {
         }
     }
 
+    /// The target namespace (`-n`).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     pub fn snap(&self) -> &Snapshot {
         &self.ix.snap
     }

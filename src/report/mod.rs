@@ -4,6 +4,7 @@ pub mod docs;
 pub mod human;
 pub mod junit;
 pub mod machine;
+pub mod plan;
 pub mod sarif;
 
 /// Categories in the order a reader should meet them: what breaks scheduling and storage

@@ -174,6 +174,12 @@ impl Compiler<'_> {
             .as_ref()
             .map(|f| self.program("applies_to.where", f, &[], When::PerObject))
             .transpose()?;
+        // Shared bindings wait for the first object that passes `where` (a rule without
+        // candidates then costs nothing), unless `where` reads them.
+        let shared_first = filter.as_ref().is_some_and(|f| {
+            let reads = crate::expr::check::reads(f);
+            shared.iter().any(|(name, _)| reads.contains(name))
+        });
         let lets = self.bindings("let", &spec.lets, When::PerObject)?;
         let when = self.program("when", &spec.when, &[], When::PerObject)?;
         let escalate = spec
@@ -198,7 +204,7 @@ impl Compiler<'_> {
             .caused_by
             .iter()
             .map(|c| {
-                let extra = ["cause", "evidence"];
+                let extra = ["cause", "cause_params", "evidence"];
                 let p = self.program("caused_by.when", &c.when, &extra, When::OncePerRun)?;
                 Ok((c.rule.clone(), p))
             })
@@ -212,6 +218,7 @@ impl Compiler<'_> {
             requires,
             params,
             shared,
+            shared_first,
             lets,
             when,
             escalate,

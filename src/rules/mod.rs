@@ -34,6 +34,8 @@ pub struct Rule {
     pub requires: Vec<Vec<Kind>>,
     pub params: Value,
     pub shared: Vec<(String, Program)>,
+    /// `where` reads a shared binding: they are computed before any object is filtered.
+    pub shared_first: bool,
     pub lets: Vec<(String, Program)>,
     pub when: Program,
     pub escalate: Vec<(Program, Severity)>,

@@ -214,6 +214,12 @@ pub fn node(n: &Node) -> SimNode {
 /// The cluster of a snapshot: every node with every pod bound to it that is not Succeeded or
 /// Failed, and the catalog of storage, Services and controllers.
 pub fn from_index(ix: &Index) -> Cluster {
+    from_index_without(ix, &std::collections::HashSet::new())
+}
+
+/// [`from_index`] without the pods at `left_out` (indexes into the snapshot's pods): those a
+/// re-install replaces.
+pub fn from_index_without(ix: &Index, left_out: &std::collections::HashSet<usize>) -> Cluster {
     let pods = &ix.snap.objects.pods;
     let nodes = ix
         .snap
@@ -224,7 +230,7 @@ pub fn from_index(ix: &Index) -> Cluster {
             let mut n = node(stored.get());
             for i in ix.pods_on_node(&n.name) {
                 let core = pods[i].core();
-                if core.is_active() {
+                if core.is_active() && !left_out.contains(&i) {
                     n.add_pod(resident(core));
                 }
             }

@@ -61,9 +61,10 @@ mod tests;
 
 pub use catalog::{Catalog, Volume};
 pub use convert::{
-    DEFAULT_MEMORY, DEFAULT_MILLI_CPU, from_index, pod_nonzero, pod_requests, resident,
+    DEFAULT_MEMORY, DEFAULT_MILLI_CPU, from_index, from_index_without, pod_nonzero, pod_requests,
+    resident,
 };
-pub use filter::{Code, Plugin, Reason, Rejection};
+pub use filter::{Code, Plugin, Reason, Rejection, static_filters};
 pub use orders::{
     Orders, PodVerdict, Run, SplitMix64, Verdict, queue_order, simulate, simulate_orders,
 };

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 /// Amounts as the scheduler counts them (`int64` in Go): cpu in millicores, memory and
 /// ephemeral-storage in bytes, pods as a count.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Resources {
     pub cpu: i64,
     pub memory: i64,

@@ -78,6 +78,30 @@ impl Snapshot {
         self.insert_raw(kind, raw)
     }
 
+    /// Replaces the object at `index` of `kind` (a change tried in memory, as `plan` tries
+    /// fixes).
+    pub fn replace_value(
+        &mut self,
+        kind: Kind,
+        index: usize,
+        value: &serde_json::Value,
+    ) -> Result<(), String> {
+        struct Replace<'a>(&'a mut Snapshot, usize, Vec<u8>);
+        impl KindVisitor for Replace<'_> {
+            type Output = Result<(), String>;
+            fn visit<T: Object>(self) -> Self::Output {
+                let raw = stored::with_type::<T>(self.2);
+                let stored = Stored::<T>::from_raw(raw).map_err(|e| e.to_string())?;
+                let list = T::all_mut(&mut self.0.objects);
+                let slot = list.get_mut(self.1).ok_or("no object at that position")?;
+                *slot = stored;
+                Ok(())
+            }
+        }
+        let raw = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+        kind.visit(Replace(self, index, raw))
+    }
+
     /// Moves every object of `other` (and what it says about kinds read, unreadable or
     /// ignored, and its notes) into this snapshot.
     pub fn absorb(&mut self, mut other: Snapshot) {

@@ -1,0 +1,115 @@
+//! Capacity as rules ask it: do the pods still to be placed (the deployment's before the
+//! install, the Pending ones after it) fit, and would they if some taints were removed?
+
+use super::{Balance, Options, balance};
+use crate::index::Index;
+use crate::sim::{self, Cluster, SimPod};
+use std::collections::HashSet;
+
+/// One simulation of the pods still to place.
+#[derive(Clone, Debug, Default)]
+pub struct Trial {
+    /// How many pods find a node in the worst order.
+    pub fit: usize,
+    /// How many do not, in the worst order.
+    pub unfit: usize,
+    /// Pods that fit in every order.
+    pub fit_pods: Vec<String>,
+    /// Pods that do not in at least one order (with identical pods, which ones varies).
+    pub unfit_pods: Vec<String>,
+    /// The scheduler's message for the first pod that does not fit.
+    pub message: Option<String>,
+    pub memory: Balance,
+}
+
+/// The pods still to place, as they are and with taints removed.
+#[derive(Clone, Debug)]
+pub struct Capacity {
+    /// `pre`: the deployment's pods (nothing of it runs yet); `post`: the Pending pods.
+    pub phase: &'static str,
+    pub pods: usize,
+    pub as_is: Trial,
+    /// With the NoSchedule/NoExecute taints of the keys given removed from every node.
+    pub untainted: Trial,
+}
+
+/// Simulates the pods still to place in `namespace`: the deployment's (loaded by `model` only
+/// when the namespace has no pods yet) or the Pending, unbound ones.
+pub fn capacity<'m>(
+    ix: &Index,
+    namespace: &str,
+    model: impl FnOnce() -> Result<&'m crate::deploy::Model, String>,
+    taint_keys: &[String],
+    opts: &Options,
+) -> Result<Capacity, String> {
+    let in_namespace = ix.pods_in_namespace(namespace);
+    let (phase, cluster, pods) = if in_namespace.is_empty() {
+        let inputs = super::inputs(ix, model()?);
+        ("pre", inputs.cluster, inputs.pods)
+    } else {
+        let cluster = sim::from_index(ix);
+        let pods = in_namespace
+            .iter()
+            .map(|&i| &ix.snap.objects.pods[i])
+            .filter(|p| {
+                let c = p.core();
+                c.phase() == Some("Pending")
+                    && c.node_name().is_none_or(str::is_empty)
+                    && p.get().metadata.deletion_timestamp.is_none()
+            })
+            .map(|p| cluster.pod(p.get()))
+            .collect();
+        ("post", cluster, pods)
+    };
+    let untainted = without_taints(&cluster, taint_keys);
+    Ok(Capacity {
+        phase,
+        pods: pods.len(),
+        as_is: trial(&cluster, &pods, opts),
+        untainted: trial(&untainted, &pods, opts),
+    })
+}
+
+/// The cluster with the NoSchedule/NoExecute taints of `keys` removed (what TT-NODE-001's fix
+/// does).
+pub fn without_taints(cluster: &Cluster, keys: &[String]) -> Cluster {
+    let keys: HashSet<&str> = keys.iter().map(String::as_str).collect();
+    let mut out = cluster.clone();
+    for n in &mut out.nodes {
+        n.taints.retain(|t| {
+            !(keys.contains(t.key.as_str())
+                && matches!(t.effect.as_str(), "NoSchedule" | "NoExecute"))
+        });
+    }
+    out
+}
+
+fn trial(cluster: &Cluster, pods: &[SimPod], opts: &Options) -> Trial {
+    if pods.is_empty() {
+        return Trial::default();
+    }
+    let orders = sim::simulate_orders(cluster, pods, opts.orders.max(1), opts.seed);
+    let n = orders.runs.len();
+    let mut t = Trial {
+        memory: balance(cluster, pods),
+        ..Trial::default()
+    };
+    t.fit = orders
+        .runs
+        .iter()
+        .map(|r| r.outcomes.iter().filter(|o| o.node().is_some()).count())
+        .min()
+        .unwrap_or(0);
+    t.unfit = pods.len() - t.fit;
+    for (p, v) in pods.iter().zip(&orders.pods) {
+        if v.fits == n {
+            t.fit_pods.push(p.name.clone());
+        } else {
+            t.unfit_pods.push(p.name.clone());
+            if t.message.is_none() {
+                t.message.clone_from(&v.message);
+            }
+        }
+    }
+    t
+}
