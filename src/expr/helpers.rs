@@ -327,6 +327,7 @@ fn capacity_value(w: &World, a: &Args) -> Result<Value, ExecutionError> {
     entries.extend([
         ("phase", string(c.phase)),
         ("pods", Value::Int(c.pods as i64)),
+        ("uncreated", Value::Int(c.uncreated as i64)),
         ("untainted", map(trial_entries(&c.untainted))),
     ]);
     let v = map(entries);
@@ -421,8 +422,8 @@ pub static HELPERS: &[Helper] = &[
         }
         Ok(map(vec![("cpu", int(cpu)), ("memory", int(mem)), ("pods", Value::Int(m.pods.len() as i64))]))
     }),
-    helper!("capacity"("taint_keys") -> "{phase, pods, fit, unfit, fit_pods, unfit_pods, message, requested, free, short, untainted: {…}}", Small,
-        "The scheduler simulation of the pods still to place in the target namespace: the deployment's before the install (`phase: 'pre'`), the Pending ones after it (`'post'`), in 10 seeded orders. `fit`/`unfit` count the pods placed or not in the worst order; `fit_pods` names those placed in every order, `unfit_pods` the others; `message` is the scheduler's for the first; memory in bytes: `requested` by those pods, `free` on the nodes they may use, `short` = what is missing even with perfect packing. `untainted` is the same with the NoSchedule/NoExecute taints of `taint_keys` removed from every node. Computed once per key list.",
+    helper!("capacity"("taint_keys") -> "{phase, pods, uncreated, fit, unfit, fit_pods, unfit_pods, message, requested, free, short, untainted: {…}}", Small,
+        "The scheduler simulation of the pods still to place in the target namespace: the deployment's before the install (`phase: 'pre'`); after it (`'post'`) the Pending ones and the `uncreated` ones their StatefulSets have yet to make. 10 seeded orders. `fit`/`unfit` count the pods placed or not in the worst order; `fit_pods` names those placed in every order, `unfit_pods` the others; `message` is the scheduler's for the first; memory in bytes: `requested` by those pods, `free` on the nodes they may use, `short` = what is missing even with perfect packing. `untainted` is the same with the NoSchedule/NoExecute taints of `taint_keys` removed from every node. Computed once per key list.",
         |w, a| capacity_value(w, a)),
     helper!("model_name"() -> "string", Small,
         "What the deployment is: `profile default`, `manifests chart.yaml`.",

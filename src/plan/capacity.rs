@@ -28,13 +28,17 @@ pub struct Capacity {
     /// `pre`: the deployment's pods (nothing of it runs yet); `post`: the Pending pods.
     pub phase: &'static str,
     pub pods: usize,
+    /// Of `pods`, those their StatefulSet has not created yet (an earlier ordinal is not
+    /// Ready): they are still to place too.
+    pub uncreated: usize,
     pub as_is: Trial,
     /// With the NoSchedule/NoExecute taints of the keys given removed from every node.
     pub untainted: Trial,
 }
 
 /// Simulates the pods still to place in `namespace`: the deployment's (loaded by `model` only
-/// when the namespace has no pods yet) or the Pending, unbound ones.
+/// when the namespace has no pods yet), or the Pending, unbound ones and those their
+/// StatefulSets have yet to create.
 pub fn capacity<'m>(
     ix: &Index,
     namespace: &str,
@@ -43,12 +47,12 @@ pub fn capacity<'m>(
     opts: &Options,
 ) -> Result<Capacity, String> {
     let in_namespace = ix.pods_in_namespace(namespace);
-    let (phase, cluster, pods) = if in_namespace.is_empty() {
+    let (phase, cluster, pods, uncreated) = if in_namespace.is_empty() {
         let inputs = super::inputs(ix, model()?);
-        ("pre", inputs.cluster, inputs.pods)
+        ("pre", inputs.cluster, inputs.pods, 0)
     } else {
-        let cluster = sim::from_index(ix);
-        let pods = in_namespace
+        let mut cluster = sim::from_index(ix);
+        let mut pods: Vec<SimPod> = in_namespace
             .iter()
             .map(|&i| &ix.snap.objects.pods[i])
             .filter(|p| {
@@ -59,15 +63,55 @@ pub fn capacity<'m>(
             })
             .map(|p| cluster.pod(p.get()))
             .collect();
-        ("post", cluster, pods)
+        let uncreated = uncreated_set_pods(ix, namespace, &mut cluster);
+        let n = uncreated.len();
+        pods.extend(uncreated);
+        ("post", cluster, pods, n)
     };
     let untainted = without_taints(&cluster, taint_keys);
     Ok(Capacity {
         phase,
         pods: pods.len(),
+        uncreated,
         as_is: trial(&cluster, &pods, opts),
         untainted: trial(&untainted, &pods, opts),
     })
+}
+
+/// The pods the namespace's StatefulSets have yet to create (OrderedReady sets wait for each
+/// ordinal to be Ready), from their own templates; their claims join the catalog as the
+/// controller would make them.
+fn uncreated_set_pods(ix: &Index, namespace: &str, cluster: &mut Cluster) -> Vec<SimPod> {
+    let mut sets = crate::snapshot::Snapshot::default();
+    for s in &ix.snap.objects.stateful_sets {
+        if s.namespace() == Some(namespace) {
+            sets.push(s.get().clone());
+        }
+    }
+    if sets.objects.stateful_sets.is_empty() {
+        return Vec::new();
+    }
+    let existing: HashSet<&str> = ix
+        .pods_in_namespace(namespace)
+        .iter()
+        .map(|&i| ix.snap.objects.pods[i].name())
+        .collect();
+    let expanded = crate::deploy::expand(&sets, namespace, &[]);
+    for c in &expanded.claims {
+        let name = c.metadata.name.clone().unwrap_or_default();
+        if matches!(
+            cluster.catalog.claim_state(namespace, &name),
+            sim::ClaimState::Missing
+        ) {
+            cluster.catalog.add_claim(c);
+        }
+    }
+    expanded
+        .pods
+        .iter()
+        .filter(|mp| !existing.contains(mp.pod.metadata.name.as_deref().unwrap_or_default()))
+        .map(|mp| cluster.pod(&mp.pod))
+        .collect()
 }
 
 /// The cluster with the NoSchedule/NoExecute taints of `keys` removed (what TT-NODE-001's fix

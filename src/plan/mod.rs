@@ -119,6 +119,19 @@ impl Plan {
         }
     }
 
+    /// Memory to add so that every node stays under `percent` of its allocatable memory once
+    /// the deployment runs (the sum of each node's excess), in bytes.
+    pub fn usage_short(&self, percent: i64) -> i64 {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let limit = i128::from(n.allocatable.memory) * i128::from(percent) / 100;
+                (i128::from(n.usage_after) - limit).max(0)
+            })
+            .map(|x| i64::try_from(x).unwrap_or(i64::MAX))
+            .sum()
+    }
+
     /// The worst node.
     pub fn worst(&self, opts: &Options) -> Level {
         let nodes = self

@@ -170,6 +170,19 @@ fn usage_lines(plan: &Plan, opts: &Options, out: &mut String) {
     }
 }
 
+/// What real use will need beyond what the scheduler counts.
+fn usage_short_line(plan: &Plan, opts: &Options, out: &mut String) {
+    let short = plan.usage_short(opts.warn_percent);
+    if short > 0 {
+        let line = format!(
+            "To keep every node under {}% of its memory once the pods run, the cluster needs about {} more allocatable memory than this.",
+            opts.warn_percent,
+            bytes(short)
+        );
+        out.push_str(&wrap(&line, "  ", WIDTH));
+    }
+}
+
 fn unplaced(plan: &Plan, out: &mut String) {
     if plan.unplaced.is_empty() {
         return;
@@ -185,8 +198,13 @@ fn unplaced(plan: &Plan, out: &mut String) {
                 Some(p) if p.fits > 0 => format!("{name} (fits in {}/{})", p.fits, plan.orders),
                 _ => name.clone(),
             })
-            .collect::<Vec<_>>()
-            .join(", ");
+            .collect::<Vec<_>>();
+        const SHOWN: usize = 12;
+        let more = names.len().saturating_sub(SHOWN);
+        let mut names = names[..names.len().min(SHOWN)].join(", ");
+        if more > 0 {
+            let _ = write!(names, ", and {more} more");
+        }
         out.push_str(&wrap(
             &format!("  {} pod(s): {names}", u.pods.len()),
             "    ",
@@ -234,6 +252,7 @@ fn change(c: &Change, opts: &Options, out: &mut String) {
     out.push_str(&node_table(&c.after, opts));
     out.push('\n');
     usage_lines(&c.after, opts, out);
+    usage_short_line(&c.after, opts, out);
     let safe: Vec<&str> = c
         .fixes
         .iter()
@@ -276,6 +295,9 @@ pub fn human(p: &Planned, header: &str, opts: &Options) -> String {
         );
     }
     usage_lines(plan, opts, &mut out);
+    if p.change.is_none() {
+        usage_short_line(plan, opts, &mut out);
+    }
     unplaced(plan, &mut out);
     if let Some(c) = &p.change {
         change(c, opts, &mut out);
@@ -326,6 +348,8 @@ struct Summary {
     warn_percent: i64,
     error_percent: i64,
     worst: Level,
+    /// Memory to add for every node to stay under `warnPercent` once the pods run (bytes).
+    usage_short: i64,
     exit_code: i32,
 }
 
@@ -376,6 +400,7 @@ fn document<'a>(p: &'a Planned, run: &'a PlanRun<'a>, opts: &Options) -> Documen
             warn_percent: opts.warn_percent,
             error_percent: opts.error_percent,
             worst: plan.worst(opts),
+            usage_short: plan.usage_short(opts.warn_percent),
             exit_code: exit_code(p, opts),
         },
         nodes: plan.nodes.iter().map(node).collect(),
