@@ -175,6 +175,9 @@ fn skip_reason(rule: &Rule, world: &World, opts: &RunOptions) -> Option<String> 
         return Some(match group.first() {
             // Metrics are optional: a snapshot without them says nothing about usage.
             Some(k) if k.meta().optional => "node metrics unavailable".into(),
+            Some(k) if k.meta().local => {
+                format!("no {k} facts: run `ttdoctor host`, or `check --local`, on the node")
+            }
             None => "nothing to read".into(),
             Some(k) => world
                 .snap()

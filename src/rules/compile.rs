@@ -174,6 +174,17 @@ impl Compiler<'_> {
             .as_ref()
             .map(|f| self.program("applies_to.where", f, &[], When::PerObject))
             .transpose()?;
+        // Before the `let`s: a skipped object is not evaluated further.
+        let skip = spec
+            .skip
+            .as_ref()
+            .map(|s| {
+                Ok((
+                    self.program("skip.when", &s.when, &[], When::PerObject)?,
+                    self.template("skip.reason", &s.reason, &[])?,
+                ))
+            })
+            .transpose()?;
         let lets = self.bindings("let", &spec.lets, When::PerObject)?;
         let when = self.program("when", &spec.when, &[], When::PerObject)?;
         let escalate = spec
@@ -209,6 +220,7 @@ impl Compiler<'_> {
             target,
             name_re,
             filter,
+            skip,
             requires,
             params,
             shared,
