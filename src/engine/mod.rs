@@ -127,7 +127,8 @@ impl Evaluation<'_> {
 /// What the reader should know about the data.
 fn notes(world: &World, report: &mut Report) {
     let snap = world.snap();
-    if !world.ix.has(Kind::NodeMetrics) {
+    // Without nodes (`ttdoctor host`) there is no node memory to judge either way.
+    if !world.ix.has(Kind::NodeMetrics) && !snap.objects.nodes.is_empty() {
         report.notes.push(
             "node metrics unavailable (no NodeMetricsList / metrics-server): memory checks use requests and limits only".into(),
         );
