@@ -26,6 +26,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Save what `check` reads from the cluster to a file (`check --snapshot` reads it back).
     Snapshot(SnapshotArgs),
+    /// Check the machine ttdoctor runs on (a node, before installing): swap, memory and cores,
+    /// free disk where containerd keeps images, the deployment's images in containerd.
+    Host(HostArgs),
     /// List the rules.
     Rules(RulesArgs),
     /// Plan the fixes for what `check` finds; `--auto` applies the safe ones, verified and
@@ -103,6 +106,14 @@ pub struct DeploymentArgs {
 }
 
 impl DeploymentArgs {
+    /// `profile default`, `manifests chart.yaml`: for headers.
+    pub fn describe(&self) -> String {
+        match &self.manifests {
+            Some(p) => format!("manifests {}", p.display()),
+            None => format!("profile {}", self.profile),
+        }
+    }
+
     pub fn source(&self) -> ttdoctor::deploy::Source {
         match &self.manifests {
             Some(p) => ttdoctor::deploy::Source::Manifests(p.clone()),
@@ -128,6 +139,36 @@ pub struct SnapshotArgs {
     /// Show per-kind timings and counts.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Also store this machine's facts (run on a node): memory, swap, disks, containerd's
+    /// images.
+    #[arg(long)]
+    pub local: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HostArgs {
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = FailOnArg::Error)]
+    pub fail_on: FailOnArg,
+    /// Override a rule parameter, e.g. `--param TT-HOST-003.min_free=50Gi`.
+    #[arg(long = "param", value_name = "RULE.KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Config file with suppressions and parameters (default: ./.ttdoctor.yaml if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// How long crictl or ctr may take to list the images before it is stopped.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub tool_timeout: std::time::Duration,
 }
 
 #[derive(clap::Args, Debug)]
@@ -175,6 +216,9 @@ pub struct CheckArgs {
     /// Pause between checks with --wait.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub poll_interval: std::time::Duration,
+    /// Also check this machine (run on a node): swap, memory, disk, containerd's images.
+    #[arg(long)]
+    pub local: bool,
 }
 
 #[derive(clap::Args, Debug)]

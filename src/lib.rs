@@ -7,7 +7,7 @@
 //! | layer | modules | what |
 //! | --- | --- | --- |
 //! | vocabulary | [`text`], [`pack`], [`quantity`], [`model`] | leaf helpers, the embedded rule pack, shared words |
-//! | collect | [`snapshot`], [`live`] | the typed store, read from a file or the API |
+//! | collect | [`snapshot`], [`live`], [`host`] | the typed store, read from a file or the API; the local host's facts |
 //! | index | [`index`] | joins, pod status, memory per node |
 //! | simulation | [`sim`] | kube-scheduler v1.36 placing pods, failures in its words |
 //! | deployment | [`deploy`] | what is about to be installed: profiles and manifests, expanded into pods |
@@ -58,6 +58,8 @@ pub mod model;
 pub mod snapshot;
 
 pub mod live;
+
+pub mod host;
 
 pub mod index;
 

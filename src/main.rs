@@ -5,19 +5,20 @@ mod cli;
 
 use clap::Parser;
 use cli::{
-    CheckArgs, Cli, ClusterArgs, Command, FixArgs, FixFormat, Format, PlanArgs, PlanFormat,
-    SnapshotArgs,
+    CheckArgs, Cli, ClusterArgs, Command, FixArgs, FixFormat, Format, HostArgs, PlanArgs,
+    PlanFormat, SnapshotArgs,
 };
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 use ttdoctor::app::{
     self, Checker, Error, FileSource, FixSession, LiveCluster, LiveSource, Progress, RuleChoice,
-    Source, SystemClock, WatchOptions,
+    Source, SystemClock, WatchOptions, WithHost,
 };
 use ttdoctor::engine::RunOptions;
 use ttdoctor::finding::{FailOn, Report, Verdict};
 use ttdoctor::fix::journal::{self, Journal};
+use ttdoctor::host::HostOptions;
 use ttdoctor::live::{self, ConnectOptions, KindStat};
 use ttdoctor::report::machine::RunInfo;
 use ttdoctor::report::{self, docs, human, junit, machine, sarif};
@@ -33,6 +34,7 @@ async fn main() -> ExitCode {
         Command::Check(args) => check(args).await,
         Command::Snapshot(args) => save_snapshot(args).await,
         Command::Plan(args) => plan(args).await,
+        Command::Host(args) => host(args).await,
         Command::Fix(args) if args.undo => undo(&args).await,
         Command::Fix(args) => fix(args).await,
         Command::Completions { shell } => {
@@ -158,6 +160,9 @@ async fn save_snapshot(args: SnapshotArgs) -> Result<Verdict, Error> {
             .capture_logs(snap, &mut source)
             .await;
     }
+    if args.local {
+        app::add_host(&mut snap, app::read_host(&HostOptions::default()).await);
+    }
     let format = ttdoctor::snapshot::Format::for_path(&args.output);
     let written = if args.output.as_os_str() == "-" {
         ttdoctor::snapshot::write(&snap, format, std::io::stdout())
@@ -226,16 +231,24 @@ async fn check(args: CheckArgs) -> Result<Verdict, Error> {
             if failing.len() > 5 { "; …" } else { "" }
         );
     };
+    // `--local`: this machine's facts join every read.
+    let local = args.local.then(HostOptions::default);
     let (checked, source) = match &args.snapshot {
         Some(path) => {
-            let mut s = FileSource { path: path.clone() };
+            let mut s = WithHost {
+                inner: FileSource { path: path.clone() },
+                host: local,
+            };
             (
                 app::watch(&checker, &mut s, watch, &SystemClock, on_wait).await?,
                 s.describe(),
             )
         }
         None => {
-            let mut s = live_source(&args.cluster, args.verbose).await?;
+            let mut s = WithHost {
+                inner: live_source(&args.cluster, args.verbose).await?,
+                host: local,
+            };
             (
                 app::watch(&checker, &mut s, watch, &SystemClock, on_wait).await?,
                 s.describe(),
@@ -331,6 +344,65 @@ async fn plan(args: PlanArgs) -> Result<Verdict, Error> {
     } else {
         Verdict::Failed
     })
+}
+
+/// `ttdoctor host`: the facts of this machine, then the host rules' findings.
+async fn host(args: HostArgs) -> Result<Verdict, Error> {
+    let select = [app::HOST_CATEGORY.to_string()];
+    let choice = RuleChoice {
+        config: args.config.as_deref(),
+        rules_dir: args.rules.rules.as_deref(),
+        params: &args.params,
+        select: &select,
+        ignore: &[],
+    };
+    let opts = RunOptions {
+        phase: ttdoctor::model::Phase::Pre,
+        deployment: args.deployment.source(),
+        ..RunOptions::default()
+    };
+    let checker = Checker::prepare(&choice, opts)?;
+    let host_opts = HostOptions {
+        timeout: args.tool_timeout,
+        ..HostOptions::default()
+    };
+    let host = app::read_host(&host_opts).await;
+    let name = host.metadata.name.clone().unwrap_or_default();
+    let report = checker.evaluate(app::host_snapshot(host.clone()));
+    let fail_on: FailOn = args.fail_on.into();
+    let verdict = report.verdict(fail_on);
+    let run = RunInfo {
+        source: format!("host {name}"),
+        namespace: checker.opts.namespace.clone(),
+        phase: "pre".into(),
+        fail_on,
+        exit_code: i32::from(exit_code(Ok(verdict))),
+    };
+    let text = match args.format {
+        Format::Human => {
+            let header = format!(
+                "ttdoctor host · {name} · deployment {}",
+                args.deployment.describe()
+            );
+            // Skipped checks are shown: off a node, what could not be checked matters.
+            let opts = human::HumanOptions { verbose: true };
+            format!(
+                "{}\n{}",
+                ttdoctor::report::host::facts(&host),
+                human::render(&report, &header, &opts)
+            )
+        }
+        Format::Json => machine::to_json(&report, &run),
+        Format::Yaml => machine::to_yaml(&report, &run),
+        Format::Sarif => sarif::to_sarif(&report, &checker.rules, &format!("host:{name}")),
+        Format::Junit => junit::to_junit(&report, fail_on),
+    };
+    match &args.output_file {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?,
+        None => print!("{text}"),
+    }
+    Ok(verdict)
 }
 
 fn ask(item: &ttdoctor::fix::PlanItem) -> bool {

@@ -196,6 +196,11 @@ fn a_big_cluster_is_read_with_one_paged_list_per_kind() {
             q.path
         );
     }
+    // The local Host (`--local`) is never asked of the API server.
+    assert!(
+        reqs.iter().all(|q| !q.path.ends_with("/hosts")),
+        "a request for hosts"
+    );
     // One LIST per kind, and more pages only where there are more than 500 objects.
     assert!(
         reqs.len() <= ttdoctor::snapshot::Kind::ALL.len() + 3 * 3,

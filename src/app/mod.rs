@@ -1,9 +1,11 @@
-//! The application, as a library: where snapshots come from, checking them, re-checking until
-//! healthy (`--wait`), fix rounds, and rule tests. The binary only parses arguments, calls
-//! these, renders, and maps [`Error`] and [`crate::finding::Verdict`] to exit codes.
+//! The application, as a library: where snapshots come from (the local host's facts too),
+//! checking them, re-checking until healthy (`--wait`), fix rounds, and rule tests. The binary
+//! only parses arguments, calls these, renders, and maps [`Error`] and
+//! [`crate::finding::Verdict`] to exit codes.
 
 mod checker;
 mod fixing;
+mod host;
 mod planning;
 pub mod ruletest;
 mod source;
@@ -11,6 +13,7 @@ mod watch;
 
 pub use checker::{Checker, RuleChoice, rule_errors};
 pub use fixing::{Cluster, FixOutcome, FixSession, LiveCluster};
+pub use host::{HOST_CATEGORY, WithHost, add_host, host_snapshot, read_host};
 pub use source::{FileSource, LiveSource, Progress, Source};
 pub use watch::{Clock, SystemClock, Waiting, WatchOptions, watch};
 

@@ -134,14 +134,24 @@ fn compare(file: &CaseFile, case: &Case, report: &Report) -> Vec<String> {
         .iter()
         .filter(|f| f.rule_id.eq_ignore_ascii_case(&file.rule))
         .collect();
-    if let Some(r) = report
+    let outcome = report
         .rules
         .iter()
         .find(|r| r.id.eq_ignore_ascii_case(&file.rule))
-        && let crate::finding::RuleOutcome::Skipped(why) = &r.outcome
+        .map(|r| &r.outcome);
+    if let Some(crate::finding::RuleOutcome::Skipped(why)) = outcome
         && !case.expect.is_empty()
     {
         failures.push(format!("the rule was skipped: {why}"));
+    }
+    if let Some(part) = &case.skipped {
+        match outcome {
+            Some(crate::finding::RuleOutcome::Skipped(why)) if why.contains(part.as_str()) => {}
+            Some(crate::finding::RuleOutcome::Skipped(why)) => failures.push(format!(
+                "skipped because {why:?}, which does not contain {part:?}"
+            )),
+            other => failures.push(format!("expected the rule skipped, got {other:?}")),
+        }
     }
     for want in &case.expect {
         let target = match cases::parse_ref(&want.object) {

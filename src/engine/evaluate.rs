@@ -27,6 +27,8 @@ pub(super) fn rule(
         }
         shared_ready = true;
     }
+    // Objects the rule could not judge (`skip`), with the reason.
+    let mut skipped: Vec<(ObjectRef, String)> = Vec::new();
     for (obj_ref, obj) in candidates(rule, world, opts) {
         if !shared_ready {
             // Shared bindings (often the costly, cluster-wide ones) wait for the first object
@@ -53,7 +55,7 @@ pub(super) fn rule(
         }
         let mut ctx = rctx.new_inner_scope();
         ctx.add_variable_from_value("object", obj.clone());
-        match one(rule, &mut ctx, &obj_ref) {
+        match one(rule, &mut ctx, &obj_ref, &mut skipped) {
             Ok(Some(f)) => {
                 report.findings.push(f);
                 objects.push(obj);
@@ -71,7 +73,18 @@ pub(super) fn rule(
             report.errors.len() - errors_before
         ))
     } else if report.findings.len() > findings_before {
+        // Failed all the same; the objects it could not judge are named in a note.
+        for (obj, why) in skipped {
+            report
+                .notes
+                .push(format!("{} skipped on {obj}: {why}", rule.spec.id));
+        }
         RuleOutcome::Failed
+    } else if !skipped.is_empty() {
+        // Nothing failed, but not everything was judged: not a pass.
+        let mut reasons: Vec<String> = skipped.into_iter().map(|(_, why)| why).collect();
+        reasons.dedup();
+        RuleOutcome::Skipped(reasons.join("; "))
     } else {
         RuleOutcome::Passed
     }
@@ -97,8 +110,22 @@ fn check(p: &kube_cel::cel::Program, ctx: &Context, what: &str) -> Result<bool, 
     truthy(&exec(p, ctx).map_err(|e| format!("{what}: {e}"))?, what)
 }
 
-fn one(rule: &Rule, ctx: &mut Context, obj_ref: &ObjectRef) -> Result<Option<Finding>, String> {
+fn one(
+    rule: &Rule,
+    ctx: &mut Context,
+    obj_ref: &ObjectRef,
+    skipped: &mut Vec<(ObjectRef, String)>,
+) -> Result<Option<Finding>, String> {
     if !passes(rule, ctx)? {
+        return Ok(None);
+    }
+    if let Some((when, reason)) = &rule.skip
+        && check(when, ctx, "skip.when")?
+    {
+        let why = reason
+            .render(ctx)
+            .map_err(|e| format!("skip.reason: {e}"))?;
+        skipped.push((obj_ref.clone(), crate::text::squeeze(&why)));
         return Ok(None);
     }
     for (name, p) in &rule.lets {

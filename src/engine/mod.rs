@@ -127,7 +127,8 @@ impl Evaluation<'_> {
 /// What the reader should know about the data.
 fn notes(world: &World, report: &mut Report) {
     let snap = world.snap();
-    if !world.ix.has(Kind::NodeMetrics) {
+    // Without nodes (`ttdoctor host`) there is no node memory to judge either way.
+    if !world.ix.has(Kind::NodeMetrics) && !snap.objects.nodes.is_empty() {
         report.notes.push(
             "node metrics unavailable (no NodeMetricsList / metrics-server): memory checks use requests and limits only".into(),
         );
@@ -175,6 +176,9 @@ fn skip_reason(rule: &Rule, world: &World, opts: &RunOptions) -> Option<String> 
         return Some(match group.first() {
             // Metrics are optional: a snapshot without them says nothing about usage.
             Some(k) if k.meta().optional => "node metrics unavailable".into(),
+            Some(k) if k.meta().local => {
+                format!("no {k} facts: run `ttdoctor host`, or `check --local`, on the node")
+            }
             None => "nothing to read".into(),
             Some(k) => world
                 .snap()

@@ -51,7 +51,8 @@ pub async fn collect(
     opts: &CollectOptions,
 ) -> Result<(Snapshot, Vec<KindStat>), Unreachable> {
     let mut tasks: JoinSet<(Kind, Listed, Duration)> = JoinSet::new();
-    for &kind in Kind::ALL {
+    // The Host is read on the machine itself (`crate::host`), not from the API server.
+    for &kind in Kind::ALL.iter().filter(|k| !k.meta().local) {
         let conn = conn.clone();
         let opts = opts.clone();
         tasks.spawn(async move {

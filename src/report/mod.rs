@@ -1,6 +1,7 @@
 //! Rendering a report for people (and, later, for machines).
 
 pub mod docs;
+pub mod host;
 pub mod human;
 pub mod junit;
 pub mod machine;
@@ -10,6 +11,7 @@ pub mod sarif;
 /// Categories in the order a reader should meet them: what breaks scheduling and storage
 /// comes before the workloads it breaks. Unknown categories follow alphabetically.
 const CATEGORY_ORDER: &[&str] = &[
+    "host",
     "cluster",
     "nodes",
     "scheduling",

@@ -66,6 +66,10 @@ pub struct Case {
     pub deployment: Option<Vec<Value>>,
     /// The rule's findings, all of them; `[]` when it must not fire.
     pub expect: Vec<Expected>,
+    /// The rule must report itself skipped (its `skip`, or a kind it needs missing), with a
+    /// reason containing this.
+    #[serde(default)]
+    pub skipped: Option<String>,
 }
 
 fn default_phase() -> Phase {
@@ -173,8 +177,11 @@ pub fn parse(file: &str, text: &str) -> Result<CaseFile, String> {
 /// (`apiVersion`, the namespace, a uid, a pod's empty container list), every kind read.
 pub fn snapshot(file: &CaseFile, case: &Case) -> Result<Snapshot, String> {
     let mut snap = Snapshot::default();
-    snap.read
-        .extend(Kind::ALL.iter().filter(|k| !k.meta().optional));
+    snap.read.extend(
+        Kind::ALL
+            .iter()
+            .filter(|k| !k.meta().optional && !k.meta().local),
+    );
     for (i, obj) in case.objects.iter().enumerate() {
         let at = format!("objects[{i}]");
         let name = obj

@@ -180,6 +180,17 @@ impl Compiler<'_> {
             let reads = crate::expr::check::reads(f);
             shared.iter().any(|(name, _)| reads.contains(name))
         });
+        // Before the `let`s: a skipped object is not evaluated further.
+        let skip = spec
+            .skip
+            .as_ref()
+            .map(|s| {
+                Ok((
+                    self.program("skip.when", &s.when, &[], When::PerObject)?,
+                    self.template("skip.reason", &s.reason, &[])?,
+                ))
+            })
+            .transpose()?;
         let lets = self.bindings("let", &spec.lets, When::PerObject)?;
         let when = self.program("when", &spec.when, &[], When::PerObject)?;
         let escalate = spec
@@ -215,6 +226,7 @@ impl Compiler<'_> {
             target,
             name_re,
             filter,
+            skip,
             requires,
             params,
             shared,

@@ -30,6 +30,8 @@ pub struct Rule {
     pub target: Target,
     pub name_re: Option<Regex>,
     pub filter: Option<Program>,
+    /// `skip`: when an object cannot be judged, and the reason.
+    pub skip: Option<(Program, Template)>,
     /// Kinds the rule reads; each entry lists alternatives (any one readable is enough).
     pub requires: Vec<Vec<Kind>>,
     pub params: Value,

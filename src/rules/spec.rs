@@ -21,6 +21,10 @@ pub struct RuleSpec {
     /// is skipped with the reason.
     #[serde(default)]
     pub requires: Vec<String>,
+    /// Objects the rule cannot judge (the data it needs was not collected): not checked, and
+    /// the rule is reported skipped with the reason instead of passed.
+    #[serde(default)]
+    pub skip: Option<Skip>,
     /// Constants the expressions see as `params` (thresholds, image lists, …).
     #[serde(default)]
     pub params: BTreeMap<String, serde_json::Value>,
@@ -78,6 +82,16 @@ pub struct AppliesTo {
     /// spares the rest of the rule for objects that cannot match (like matchConditions).
     #[serde(default, rename = "where")]
     pub filter: Option<Spanned<String>>,
+}
+
+/// When an object cannot be judged, and why.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Skip {
+    /// CEL over `object`, `params` and the `shared` bindings (evaluated before the `let`s).
+    pub when: Spanned<String>,
+    /// Template: the reason shown for the skipped rule.
+    pub reason: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

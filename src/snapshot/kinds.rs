@@ -24,6 +24,8 @@ pub struct KindMeta {
     /// Served by an aggregated API (metrics-server) that may be absent: read only when it
     /// answers, and never required.
     pub optional: bool,
+    /// Facts about the machine ttdoctor runs on (`--local`), never read from the API server.
+    pub local: bool,
 }
 
 /// Whether a k8s-openapi scope is namespaced.
@@ -65,7 +67,7 @@ pub trait KindVisitor {
 }
 
 macro_rules! kind_table {
-    ($( $variant:ident : $ty:ty => $field:ident, core $core:ty, short [$($short:literal),*] $(, $optional:ident)? ;)*) => {
+    ($( $variant:ident : $ty:ty => $field:ident, core $core:ty, short [$($short:literal),*] $(, $flag:ident)? ;)*) => {
         /// One kind of object ttdoctor reads. The order is the order of the `kubectl get`
         /// command whose output a snapshot file is.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,7 +86,8 @@ macro_rules! kind_table {
                             plural: <$ty as Resource>::URL_PATH_SEGMENT,
                             namespaced: <<$ty as Resource>::Scope as Scope>::NAMESPACED,
                             short: &[$($short),*],
-                            optional: kind_table!(@optional $($optional)?),
+                            optional: kind_table!(@optional $($flag)?),
+                            local: kind_table!(@local $($flag)?),
                         };
                         &META
                     })*
@@ -119,9 +122,12 @@ macro_rules! kind_table {
         })*
     };
     (@optional optional) => { true };
-    (@optional) => { false };
+    (@optional $($other:ident)?) => { false };
+    (@local local) => { true };
+    (@local $($other:ident)?) => { false };
 }
 
+use super::host::Host;
 use super::metrics::{NodeMetrics, PodMetrics};
 use super::stored::{Core, EventCore, Plain, PodCore, Stored};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -150,6 +156,7 @@ kind_table! {
     Event: Event => events, core EventCore, short ["ev"];
     NodeMetrics: NodeMetrics => node_metrics, core Plain, short [], optional;
     PodMetrics: PodMetrics => pod_metrics, core Plain, short [], optional;
+    Host: Host => hosts, core Plain, short [], local;
 }
 
 impl Kind {

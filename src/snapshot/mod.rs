@@ -1,6 +1,7 @@
 //! A cluster snapshot: every object ttdoctor reads, decoded once into its k8s-openapi type,
 //! from one source (a file or the API).
 
+mod host;
 mod kinds;
 mod load;
 mod metrics;
@@ -8,6 +9,7 @@ mod stored;
 mod stream;
 mod write;
 
+pub use host::{Host, HostContainerd, HostDisk, HostKubelet, HostMemory, HostSwap};
 pub use kinds::{Kind, KindMeta, KindVisitor, Object, Objects};
 pub use load::{
     LoadError, LoadOptions, load_file, load_file_with, load_reader, load_str, load_str_with,
@@ -24,8 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     pub objects: Objects,
-    /// Kinds whose list was read (even when empty). Metrics kinds count as available only
-    /// when read: a snapshot without a NodeMetricsList says nothing about usage.
+    /// Kinds whose list was read (even when empty). Metrics kinds (and the local Host) count
+    /// as available only when read: a snapshot without a NodeMetricsList says nothing about
+    /// usage.
     pub read: BTreeSet<Kind>,
     /// Kinds that could not be read, with the reason (e.g. forbidden); rules needing them skip.
     pub unavailable: BTreeMap<Kind, String>,
@@ -197,7 +200,7 @@ impl Snapshot {
 
     /// Kinds this snapshot can answer for (read successfully, even if empty).
     pub fn available(&self, kind: Kind) -> bool {
-        if kind.meta().optional {
+        if kind.meta().optional || kind.meta().local {
             return self.read.contains(&kind) && !self.unavailable.contains_key(&kind);
         }
         !self.unavailable.contains_key(&kind)

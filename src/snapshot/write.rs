@@ -1,5 +1,5 @@
 //! Writing a snapshot in the shape `check --snapshot` reads: the kubectl `v1 List`, then one
-//! list per metrics kind that was read, then what could not be read (so a re-check skips the
+//! list per metrics kind (and the local Host) that was read, then what could not be read (so a re-check skips the
 //! same rules). YAML or JSON, optionally gzip-compressed, written object by object from the
 //! typed store: no second copy of the cluster is built.
 
@@ -52,11 +52,13 @@ pub fn write(snap: &Snapshot, format: Format, out: impl Write) -> std::io::Resul
     // The List: every kind kubectl lists, each sorted by namespace and name as the API
     // server returns them.
     w.open_list("v1")?;
-    for &kind in Kind::ALL.iter().filter(|k| !k.meta().optional) {
+    let apart = |k: &Kind| k.meta().optional || k.meta().local;
+    for &kind in Kind::ALL.iter().filter(|k| !apart(k)) {
         w.items(snap, kind)?;
     }
     w.close_list("List")?;
-    for &kind in Kind::ALL.iter().filter(|k| k.meta().optional) {
+    // Metrics and the local Host: a list of their own, only when read.
+    for &kind in Kind::ALL.iter().filter(|k| apart(k)) {
         if snap.available(kind) {
             w.open_list(kind.api_version())?;
             w.items(snap, kind)?;
