@@ -19,6 +19,7 @@ fn ttdoctor() -> Command {
     let mut c = Command::cargo_bin("ttdoctor").unwrap();
     c.env_remove("KUBECONFIG")
         .env_remove("NO_COLOR")
+        .env_remove("TTDOCTOR_PAGE_SIZE")
         .env("HOME", std::env::temp_dir());
     c
 }
@@ -212,6 +213,33 @@ fn a_big_cluster_is_read_with_one_paged_list_per_kind() {
         "-v shows per-kind counts: {}",
         r.stderr
     );
+}
+
+#[test]
+fn the_page_size_can_be_tuned_for_benchmarks() {
+    let fake = FakeApi::from_snapshot_file(fixture("big-cluster.yaml"));
+    let pods = fake.objects("pods").len();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = fake.write_kubeconfig(dir.path());
+    let args = ["check", "--kubeconfig", kc.to_str().unwrap(), "-o", "json"];
+    for (env, limit) in [("200", 200), ("0", 500), ("lots", 500)] {
+        fake.reset_counts();
+        let out = ttdoctor()
+            .env("TTDOCTOR_PAGE_SIZE", env)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "TTDOCTOR_PAGE_SIZE={env}");
+        let reqs = fake.requests();
+        let limit_text = limit.to_string();
+        assert!(
+            reqs.iter()
+                .all(|q| q.param("limit").as_deref() == Some(limit_text.as_str())),
+            "TTDOCTOR_PAGE_SIZE={env}: limit={limit} on every LIST"
+        );
+        let pod_lists = reqs.iter().filter(|q| q.path == "/api/v1/pods").count();
+        assert_eq!(pod_lists, pods.div_ceil(limit), "TTDOCTOR_PAGE_SIZE={env}");
+    }
 }
 
 #[test]

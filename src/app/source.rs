@@ -55,17 +55,28 @@ pub struct LiveSource {
     pub progress: Option<Box<dyn Progress + Send>>,
 }
 
+/// Items per LIST page (`limit`), as kubectl's default `--chunk-size`.
+const PAGE_SIZE: u32 = 500;
+
 impl LiveSource {
     pub fn new(conn: Connection, namespace: &str) -> LiveSource {
         LiveSource {
             conn,
             opts: CollectOptions {
                 namespace: Some(namespace.to_string()),
-                page_size: 500,
+                page_size: page_size(),
             },
             progress: None,
         }
     }
+}
+
+/// [`PAGE_SIZE`], or `TTDOCTOR_PAGE_SIZE` when set to a positive number: a tuning knob for
+/// benchmarks (`cargo bench --bench live` measures page sizes with it), not a user option.
+fn page_size() -> u32 {
+    let env = std::env::var("TTDOCTOR_PAGE_SIZE").ok();
+    let n = env.and_then(|v| v.trim().parse::<u32>().ok());
+    n.filter(|n| *n > 0).unwrap_or(PAGE_SIZE)
 }
 
 impl Source for LiveSource {

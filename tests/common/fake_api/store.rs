@@ -124,26 +124,35 @@ pub struct Store {
 impl Store {
     /// A store holding `objects`, and whether metrics were among them. Objects keep the
     /// resourceVersions they came with when those are numbers and unique (a snapshot of a real
-    /// cluster keeps its revisions); the others get fresh ones, in order.
-    pub(super) fn load(objects: Vec<Value>) -> (Store, bool) {
-        let mut store = Store::default();
-        let mut used = HashSet::new();
-        let mut parsed = Vec::with_capacity(objects.len());
+    /// cluster keeps its revisions); the others get fresh ones, in order. Each object is stored
+    /// as it comes (an iterator never holds more than one as a `Value`: an L-sized cluster is
+    /// ~450,000 objects).
+    pub(super) fn load(objects: impl IntoIterator<Item = Value>) -> (Store, bool) {
+        let mut store = Store {
+            tables: RESOURCES.iter().map(|_| Vec::new()).collect(),
+            ..Store::default()
+        };
+        let (mut used, mut has_metrics) = (HashSet::new(), false);
+        // Rows still without a resourceVersion: fresh ones come after the highest kept.
+        let mut fresh = Vec::new();
         for obj in objects {
             let ri = resolve_kind(&obj);
             let rv = text(&obj, "/metadata/resourceVersion").parse::<u64>().ok();
             let rv = rv.filter(|rv| *rv > 0 && !RESOURCES[ri].is(METRICS) && used.insert(*rv));
-            parsed.push((ri, rv, store.normalize(ri, obj, None)));
-        }
-        let has_metrics = parsed.iter().any(|(ri, _, _)| RESOURCES[*ri].is(METRICS));
-        store.rv = used.into_iter().max().unwrap_or(0).max(1000);
-        store.tables = RESOURCES.iter().map(|_| Vec::new()).collect();
-        for (ri, rv, mut obj) in parsed {
-            if !RESOURCES[ri].is(METRICS) {
-                let rv = rv.unwrap_or_else(|| store.next_rv());
-                meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+            let mut obj = store.normalize(ri, obj, None);
+            has_metrics |= RESOURCES[ri].is(METRICS);
+            match rv {
+                Some(rv) => set_rv(&mut obj, rv),
+                None if !RESOURCES[ri].is(METRICS) => fresh.push((ri, store.tables[ri].len())),
+                None => {}
             }
             store.tables[ri].push(Row(obj_key(ri, &obj), to_bytes(&obj)));
+        }
+        store.rv = used.into_iter().max().unwrap_or(0).max(1000);
+        for (ri, i) in fresh {
+            let mut obj = serde_json::from_slice(&store.tables[ri][i].1).expect("stored JSON");
+            set_rv(&mut obj, store.next_rv());
+            store.tables[ri][i].1 = to_bytes(&obj);
         }
         for rows in &mut store.tables {
             // The same object twice: the later one stands, as if written after.
@@ -185,8 +194,7 @@ impl Store {
     /// Stores `obj` at the next revision (metrics objects have none); returns it, typed.
     pub(super) fn write(&mut self, ri: usize, key: &str, mut obj: Value) -> Value {
         if !RESOURCES[ri].is(METRICS) {
-            let rv = self.next_rv();
-            meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+            set_rv(&mut obj, self.next_rv());
         }
         let row = Row(key.to_string(), to_bytes(&obj));
         match self.find(ri, key) {
@@ -312,6 +320,10 @@ fn to_bytes(v: &Value) -> Box<[u8]> {
 /// The string at a JSON pointer, or "".
 pub(super) fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+fn set_rv(obj: &mut Value, rv: u64) {
+    meta_mut(obj).insert("resourceVersion".into(), json!(rv.to_string()));
 }
 
 pub(super) fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
