@@ -145,10 +145,9 @@ pub struct SnapshotArgs {
     pub local: bool,
 }
 
+/// How a report is written and when it fails the run (`check`, `host`).
 #[derive(clap::Args, Debug)]
-pub struct HostArgs {
-    #[command(flatten)]
-    pub deployment: DeploymentArgs,
+pub struct ReportArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -158,6 +157,14 @@ pub struct HostArgs {
     /// Exit 1 when a finding is at or above this severity.
     #[arg(long, value_enum, default_value_t = FailOnArg::Error)]
     pub fail_on: FailOnArg,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HostArgs {
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Override a rule parameter, e.g. `--param TT-HOST-003.min_free=50Gi`.
     #[arg(long = "param", value_name = "RULE.KEY=VALUE")]
     pub params: Vec<String>,
@@ -192,15 +199,8 @@ pub struct CheckArgs {
     /// Also show skipped checks, and per-kind timings when reading a live cluster.
     #[arg(short, long)]
     pub verbose: bool,
-    /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Human)]
-    pub format: Format,
-    /// Write the report to FILE instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub output_file: Option<PathBuf>,
-    /// Exit 1 when a finding is at or above this severity.
-    #[arg(long, value_enum, default_value_t = FailOnArg::Error)]
-    pub fail_on: FailOnArg,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Only these rules: ids, id prefixes (`TT-STO`) or categories (`storage`); repeatable or comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub select: Vec<String>,

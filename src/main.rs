@@ -214,7 +214,7 @@ async fn check(args: CheckArgs) -> Result<Verdict, Error> {
         deployment: args.deployment.source(),
     };
     let checker = Checker::prepare(&choice, opts)?;
-    let fail_on: FailOn = args.fail_on.into();
+    let fail_on: FailOn = args.report.fail_on.into();
     let watch = WatchOptions {
         wait: args.wait,
         poll_interval: args.poll_interval,
@@ -268,7 +268,7 @@ async fn check(args: CheckArgs) -> Result<Verdict, Error> {
         Some(p) => p.display().to_string(),
         None => format!("kubernetes:{source}"),
     };
-    let text = match args.format {
+    let text = match args.report.format {
         Format::Human => {
             let header = format!(
                 "ttdoctor check · {source} · namespace {} · {} nodes, {} pods",
@@ -284,11 +284,7 @@ async fn check(args: CheckArgs) -> Result<Verdict, Error> {
         Format::Sarif => sarif::to_sarif(&checked.report, &checker.rules, &artifact),
         Format::Junit => junit::to_junit(&checked.report, fail_on),
     };
-    match &args.output_file {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?,
-        None => print!("{text}"),
-    }
+    emit(&text, args.report.output_file.as_deref())?;
     Ok(verdict)
 }
 
@@ -369,7 +365,7 @@ async fn host(args: HostArgs) -> Result<Verdict, Error> {
     let host = app::read_host(&host_opts).await;
     let name = host.metadata.name.clone().unwrap_or_default();
     let report = checker.evaluate(app::host_snapshot(host.clone()));
-    let fail_on: FailOn = args.fail_on.into();
+    let fail_on: FailOn = args.report.fail_on.into();
     let verdict = report.verdict(fail_on);
     let run = RunInfo {
         source: format!("host {name}"),
@@ -378,7 +374,7 @@ async fn host(args: HostArgs) -> Result<Verdict, Error> {
         fail_on,
         exit_code: i32::from(exit_code(Ok(verdict))),
     };
-    let text = match args.format {
+    let text = match args.report.format {
         Format::Human => {
             let header = format!(
                 "ttdoctor host · {name} · deployment {}",
@@ -397,12 +393,20 @@ async fn host(args: HostArgs) -> Result<Verdict, Error> {
         Format::Sarif => sarif::to_sarif(&report, &checker.rules, &format!("host:{name}")),
         Format::Junit => junit::to_junit(&report, fail_on),
     };
-    match &args.output_file {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?,
-        None => print!("{text}"),
-    }
+    emit(&text, args.report.output_file.as_deref())?;
     Ok(verdict)
+}
+
+/// Prints a report, or writes it to `--output-file`.
+fn emit(text: &str, output_file: Option<&std::path::Path>) -> Result<(), Error> {
+    match output_file {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display()))),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
 }
 
 fn ask(item: &ttdoctor::fix::PlanItem) -> bool {

@@ -141,8 +141,10 @@ fn junit_parses_with_the_right_counts() {
     // 13 error findings fail at --fail-on error; every other rule × object passes.
     assert_eq!(failures, 13);
     assert_eq!(root_failures.as_deref(), Some("13"));
-    // 21 findings + 4 passing rules (the seed fails 14 of the 18 rules).
-    assert_eq!(cases, 25);
+    // One case per finding (21), per passing rule (18) and per skipped rule (the 4 host
+    // rules, without host facts): the seed fails 14 of the 36 rules.
+    assert_eq!(cases, 21 + 18 + 4);
+    assert_eq!(text.matches("<skipped").count(), 4);
     let (_, warn) = run(
         "seed-broken-cluster.yaml",
         &["-o", "junit", "--fail-on", "warn"],

@@ -203,17 +203,6 @@ fn daemon_tolerations() -> Vec<Toleration> {
     ]
 }
 
-fn tolerates(tols: &[Toleration], key: &str, value: &str, effect: &str) -> bool {
-    tols.iter().any(|tol| {
-        let op = tol.operator.as_deref().unwrap_or("Equal");
-        let tkey = tol.key.as_deref().unwrap_or_default();
-        let key_ok = (tkey.is_empty() && op == "Exists") || tkey == key;
-        let val_ok = op == "Exists" || tol.value.as_deref().unwrap_or_default() == value;
-        let teff = tol.effect.as_deref().unwrap_or_default();
-        key_ok && val_ok && (teff.is_empty() || teff == effect)
-    })
-}
-
 /// One pod per node the DaemonSet may run on (its nodeSelector matches and it tolerates the
 /// node's NoSchedule/NoExecute taints), bound to that node by node affinity as the
 /// DaemonSet controller does.
@@ -253,7 +242,7 @@ fn daemon_sets(
                 .iter()
                 .filter(|t| matches!(t.effect.as_str(), "NoSchedule" | "NoExecute"))
                 .all(|t| {
-                    tolerates(
+                    crate::index::tolerates(
                         &tols,
                         &t.key,
                         t.value.as_deref().unwrap_or_default(),

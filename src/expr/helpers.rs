@@ -232,14 +232,7 @@ pub fn tolerated(pod: &Pod, key: &str, value: &str, effect: &str) -> bool {
         .as_ref()
         .and_then(|s| s.tolerations.as_deref())
         .unwrap_or_default();
-    tols.iter().any(|tol| {
-        let op = tol.operator.as_deref().unwrap_or("Equal");
-        let tkey = tol.key.as_deref().unwrap_or_default();
-        let key_ok = (tkey.is_empty() && op == "Exists") || tkey == key;
-        let val_ok = op == "Exists" || tol.value.as_deref().unwrap_or_default() == value;
-        let teff = tol.effect.as_deref().unwrap_or_default();
-        key_ok && val_ok && (teff.is_empty() || teff == effect)
-    })
+    crate::index::tolerates(tols, key, value, effect)
 }
 
 fn tolerates_taint(pod: &Pod, t: &Taint) -> bool {

@@ -6,9 +6,11 @@
 pub mod images;
 pub mod podstatus;
 pub mod resources;
+pub mod taints;
 
 pub use images::normalize_image;
 pub use resources::{Bound, pod_memory, pod_resource};
+pub use taints::tolerates;
 
 use crate::quantity::Quantity;
 use crate::snapshot::{Kind, Snapshot, Stored};

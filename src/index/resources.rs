@@ -16,15 +16,6 @@ pub enum Bound {
 /// for each init container, itself plus the sidecars started before it; plus the
 /// runtime-class overhead.
 pub fn pod_resource(spec: &PodSpecCore, resource: &str, bound: Bound) -> i128 {
-    let amount = |q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity| {
-        Quantity::parse(&q.0).ok().map(|q| {
-            if resource == "cpu" {
-                q.ceil_millis()
-            } else {
-                q.ceil_units()
-            }
-        })
-    };
     let of = |r: Option<&Resources>| -> Option<i128> {
         let map = match bound {
             Bound::Limit => r.and_then(|r| r.limits.as_ref()),
@@ -33,19 +24,44 @@ pub fn pod_resource(spec: &PodSpecCore, resource: &str, bound: Bound) -> i128 {
                 .and_then(|r| r.requests.as_ref().filter(|m| m.contains_key(resource)))
                 .or_else(|| r.and_then(|r| r.limits.as_ref())),
         };
-        map.and_then(|m| m.get(resource)).and_then(amount)
+        map.and_then(|m| m.get(resource))
+            .and_then(|q| amount(resource, q))
     };
-    let overhead = spec
-        .overhead
+    let total = match of(spec.resources.as_ref()) {
+        Some(pod_level) => pod_level,
+        None => containers_total(spec, |c| of(c.resources.as_ref()).unwrap_or(0)),
+    };
+    total + overhead(spec, resource)
+}
+
+/// A quantity of `resource` in the scheduler's unit: millicores for cpu, else whole units.
+pub fn amount(
+    resource: &str,
+    q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+) -> Option<i128> {
+    Quantity::parse(&q.0).ok().map(|q| {
+        if resource == "cpu" {
+            q.ceil_millis()
+        } else {
+            q.ceil_units()
+        }
+    })
+}
+
+/// The runtime class's overhead for `resource` (`spec.overhead`), 0 without one.
+pub fn overhead(spec: &PodSpecCore, resource: &str) -> i128 {
+    spec.overhead
         .as_ref()
         .and_then(|o| o.get(resource))
-        .and_then(amount)
-        .unwrap_or(0);
-    if let Some(pod_level) = of(spec.resources.as_ref()) {
-        return pod_level + overhead;
-    }
-    let get = |c: &ContainerCore| of(c.resources.as_ref()).unwrap_or(0);
-    let regular: i128 = spec.containers.iter().map(get).sum();
+        .and_then(|q| amount(resource, q))
+        .unwrap_or(0)
+}
+
+/// `PodRequests`' aggregation of the containers' figures (`get`): the larger of (regular
+/// containers + restartable "sidecar" init containers) and, for each init container, itself
+/// plus the sidecars started before it.
+pub fn containers_total(spec: &PodSpecCore, get: impl Fn(&ContainerCore) -> i128) -> i128 {
+    let regular: i128 = spec.containers.iter().map(&get).sum();
     let (mut sidecars, mut init_peak) = (0i128, 0i128);
     for c in spec.init_containers.iter().flatten() {
         if c.restart_policy.as_deref() == Some("Always") {
@@ -55,7 +71,7 @@ pub fn pod_resource(spec: &PodSpecCore, resource: &str, bound: Bound) -> i128 {
             init_peak = init_peak.max(get(c) + sidecars);
         }
     }
-    (regular + sidecars).max(init_peak) + overhead
+    (regular + sidecars).max(init_peak)
 }
 
 /// A pod's memory (requests, limits) in bytes.

@@ -7,7 +7,7 @@ use super::types::{
     HostPort, NodeImage, Owner, PodClaim, PreferredTerm, Resident, Resources, SimNode, SimPod,
     Taint, Toleration,
 };
-use crate::index::{Bound, Index, pod_resource};
+use crate::index::{Bound, Index, pod_resource, resources};
 use crate::quantity::Quantity;
 use crate::snapshot::{ContainerCore, PodCore, PodSpecCore, Resources as CoreResources};
 use k8s_openapi::api::core::v1::{Node, Pod, PodSpec};
@@ -42,58 +42,23 @@ fn names(c: &ContainerCore, resource: &str) -> Option<i128> {
         .as_ref()
         .and_then(|m| m.get(resource))
         .or_else(|| r.limits.as_ref().and_then(|m| m.get(resource)))?;
-    let q = Quantity::parse(&q.0).ok()?;
-    Some(if resource == "cpu" {
-        q.ceil_millis()
-    } else {
-        q.ceil_units()
-    })
+    resources::amount(resource, q)
 }
 
 /// The pod's request for `resource` with `default` for every container that does not name
 /// it (`NonMissingContainerRequests`), aggregated like `PodRequests`; pod-level requests
 /// replace the aggregate; overhead is added.
 fn nonzero_request(spec: &PodSpecCore, resource: &str, default: i128) -> i64 {
-    let get = |c: &ContainerCore| names(c, resource).unwrap_or(default);
-    let of_pod_level = spec
+    let pod_level = spec
         .resources
         .as_ref()
         .and_then(|r| r.requests.as_ref())
         .and_then(|m| m.get(resource))
-        .and_then(|q| Quantity::parse(&q.0).ok())
-        .map(|q| {
-            if resource == "cpu" {
-                q.ceil_millis()
-            } else {
-                q.ceil_units()
-            }
-        });
-    let overhead = spec
-        .overhead
-        .as_ref()
-        .and_then(|o| o.get(resource))
-        .and_then(|q| Quantity::parse(&q.0).ok())
-        .map_or(0, |q| {
-            if resource == "cpu" {
-                q.ceil_millis()
-            } else {
-                q.ceil_units()
-            }
-        });
-    let aggregate = of_pod_level.unwrap_or_else(|| {
-        let regular: i128 = spec.containers.iter().map(get).sum();
-        let (mut sidecars, mut init_peak) = (0i128, 0i128);
-        for c in spec.init_containers.iter().flatten() {
-            if c.restart_policy.as_deref() == Some("Always") {
-                sidecars += get(c);
-                init_peak = init_peak.max(sidecars);
-            } else {
-                init_peak = init_peak.max(get(c) + sidecars);
-            }
-        }
-        (regular + sidecars).max(init_peak)
+        .and_then(|q| resources::amount(resource, q));
+    let aggregate = pod_level.unwrap_or_else(|| {
+        resources::containers_total(spec, |c| names(c, resource).unwrap_or(default))
     });
-    int(aggregate + overhead)
+    int(aggregate + resources::overhead(spec, resource))
 }
 
 /// The non-zero requests (cpu and memory) LeastAllocated scores with; `pods` is 1.

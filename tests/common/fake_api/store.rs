@@ -23,7 +23,7 @@ pub(super) const REVIEW: &str = "review";
 pub(super) struct ResDef(&'static str);
 
 /// The kinds ttdoctor reads, in the order of the real `/api/v1` and `/apis`.
-pub(super) const RESOURCES: [ResDef; 16] = [
+pub(super) const RESOURCES: [ResDef; 18] = [
     ResDef("v1 endpoints Endpoints namespaced"),
     ResDef("v1 events Event namespaced"),
     ResDef("v1 namespaces Namespace status"),
@@ -32,10 +32,12 @@ pub(super) const RESOURCES: [ResDef; 16] = [
     ResDef("v1 persistentvolumes PersistentVolume status"),
     ResDef("v1 pods Pod namespaced status generation"),
     ResDef("v1 services Service namespaced status"),
+    ResDef("apps/v1 daemonsets DaemonSet namespaced status generation"),
     ResDef("apps/v1 deployments Deployment namespaced status generation"),
     ResDef("apps/v1 replicasets ReplicaSet namespaced status generation"),
     ResDef("apps/v1 statefulsets StatefulSet namespaced status generation"),
     ResDef("authorization.k8s.io/v1 selfsubjectaccessreviews SelfSubjectAccessReview review"),
+    ResDef("batch/v1 jobs Job namespaced status generation"),
     ResDef("storage.k8s.io/v1 storageclasses StorageClass"),
     ResDef("discovery.k8s.io/v1 endpointslices EndpointSlice namespaced generation"),
     ResDef("metrics.k8s.io/v1beta1 nodes NodeMetrics metrics"),
