@@ -288,18 +288,30 @@ async fn check(args: CheckArgs) -> Result<Verdict, Error> {
     Ok(verdict)
 }
 
-async fn plan(args: PlanArgs) -> Result<Verdict, Error> {
+/// A checker with every rule (`plan` and `fix` take no `--select`), the config and `--rules`.
+fn whole_pack(
+    config: Option<&std::path::Path>,
+    rules: &cli::RulesArgs,
+    opts: RunOptions,
+) -> Result<Checker, Error> {
     let choice = RuleChoice {
-        config: args.config.as_deref(),
-        rules_dir: args.rules.rules.as_deref(),
+        config,
+        rules_dir: rules.rules.as_deref(),
         ..RuleChoice::default()
     };
-    let opts = RunOptions {
-        namespace: args.cluster.namespace.clone(),
-        phase: ttdoctor::model::Phase::Pre,
-        deployment: args.deployment.source(),
-    };
-    let checker = Checker::prepare(&choice, opts)?;
+    Checker::prepare(&choice, opts)
+}
+
+async fn plan(args: PlanArgs) -> Result<Verdict, Error> {
+    let checker = whole_pack(
+        args.config.as_deref(),
+        &args.rules,
+        RunOptions {
+            namespace: args.cluster.namespace.clone(),
+            phase: ttdoctor::model::Phase::Pre,
+            deployment: args.deployment.source(),
+        },
+    )?;
     let (snap, source) = match &args.snapshot {
         Some(path) => {
             let mut s = FileSource { path: path.clone() };
@@ -419,17 +431,15 @@ fn ask(item: &ttdoctor::fix::PlanItem) -> bool {
 }
 
 async fn fix(args: FixArgs) -> Result<Verdict, Error> {
-    let choice = RuleChoice {
-        config: args.config.as_deref(),
-        rules_dir: args.rules.rules.as_deref(),
-        ..RuleChoice::default()
-    };
-    let opts = RunOptions {
-        namespace: args.cluster.namespace.clone(),
-        phase: args.phase.into(),
-        deployment: args.deployment.source(),
-    };
-    let checker = Checker::prepare(&choice, opts)?;
+    let checker = whole_pack(
+        args.config.as_deref(),
+        &args.rules,
+        RunOptions {
+            namespace: args.cluster.namespace.clone(),
+            phase: args.phase.into(),
+            deployment: args.deployment.source(),
+        },
+    )?;
     if args.apply && !std::io::stdin().is_terminal() {
         return Err(Error::Usage(
             "--apply asks before each fix and needs a terminal; use --auto to apply the safe fixes"

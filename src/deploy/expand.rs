@@ -45,7 +45,28 @@ struct Controller<'a> {
     namespace: String,
 }
 
-impl Controller<'_> {
+impl<'a> Controller<'a> {
+    /// The controller `obj`, its kind and apiVersion from k8s-openapi's constants.
+    fn of<K>(obj: &'a K, ns_of: &dyn Fn(&ObjectMeta) -> String) -> Self
+    where
+        K: k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta>,
+    {
+        Controller {
+            kind: K::KIND,
+            api_version: K::API_VERSION,
+            meta: obj.metadata(),
+            namespace: ns_of(obj.metadata()),
+        }
+    }
+
+    /// `count` pods named `<controller>-<i>`, as a ReplicaSet's or a Job's first wave.
+    fn numbered(&self, template: &PodTemplateSpec, count: i32, out: &mut Expanded) {
+        for i in 0..count.max(0) {
+            let name = format!("{}-{i}", name_of(self.meta));
+            out.pods.push(self.model_pod(template, name, None));
+        }
+    }
+
     fn pod(&self, template: &PodTemplateSpec, name: String) -> Pod {
         let tmeta = template.metadata.clone().unwrap_or_default();
         Pod {
@@ -90,34 +111,17 @@ pub fn expand(manifests: &Snapshot, namespace: &str, nodes: &[Node]) -> Expanded
     let ns_of = |m: &ObjectMeta| m.namespace.clone().unwrap_or_else(|| namespace.to_string());
     for d in &manifests.objects.deployments {
         let d = d.get();
-        let c = Controller {
-            kind: "Deployment",
-            api_version: "apps/v1",
-            meta: &d.metadata,
-            namespace: ns_of(&d.metadata),
-        };
         let spec = d.spec.as_ref();
-        let replicas = spec.and_then(|s| s.replicas).unwrap_or(1).max(0);
-        for i in 0..replicas {
-            let template = spec.map(|s| &s.template).cloned().unwrap_or_default();
-            out.pods
-                .push(c.model_pod(&template, format!("{}-{i}", name_of(&d.metadata)), None));
-        }
+        let template = spec.map(|s| s.template.clone()).unwrap_or_default();
+        let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
+        Controller::of(d, &ns_of).numbered(&template, replicas, &mut out);
     }
     for rs in &manifests.objects.replica_sets {
         let rs = rs.get();
-        let c = Controller {
-            kind: "ReplicaSet",
-            api_version: "apps/v1",
-            meta: &rs.metadata,
-            namespace: ns_of(&rs.metadata),
-        };
         let spec = rs.spec.as_ref();
-        for i in 0..spec.and_then(|s| s.replicas).unwrap_or(1).max(0) {
-            let template = spec.and_then(|s| s.template.clone()).unwrap_or_default();
-            out.pods
-                .push(c.model_pod(&template, format!("{}-{i}", name_of(&rs.metadata)), None));
-        }
+        let template = spec.and_then(|s| s.template.clone()).unwrap_or_default();
+        let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
+        Controller::of(rs, &ns_of).numbered(&template, replicas, &mut out);
     }
     stateful_sets(manifests, &ns_of, &mut out);
     daemon_sets(manifests, &ns_of, nodes, &mut out);
@@ -141,12 +145,7 @@ fn stateful_sets(manifests: &Snapshot, ns_of: &dyn Fn(&ObjectMeta) -> String, ou
     for s in &manifests.objects.stateful_sets {
         let s = s.get();
         let name = name_of(&s.metadata);
-        let c = Controller {
-            kind: "StatefulSet",
-            api_version: "apps/v1",
-            meta: &s.metadata,
-            namespace: ns_of(&s.metadata),
-        };
+        let c = Controller::of(s, ns_of);
         let Some(spec) = s.spec.as_ref() else {
             continue;
         };
@@ -214,12 +213,7 @@ fn daemon_sets(
 ) {
     for ds in &manifests.objects.daemon_sets {
         let ds = ds.get();
-        let c = Controller {
-            kind: "DaemonSet",
-            api_version: "apps/v1",
-            meta: &ds.metadata,
-            namespace: ns_of(&ds.metadata),
-        };
+        let c = Controller::of(ds, ns_of);
         let Some(spec) = ds.spec.as_ref() else {
             continue;
         };
@@ -297,12 +291,7 @@ fn jobs(manifests: &Snapshot, ns_of: &dyn Fn(&ObjectMeta) -> String, out: &mut E
             ));
             continue;
         }
-        let c = Controller {
-            kind: "Job",
-            api_version: "batch/v1",
-            meta: &j.metadata,
-            namespace: ns_of(&j.metadata),
-        };
+        let c = Controller::of(j, ns_of);
         let Some(spec) = j.spec.as_ref() else {
             continue;
         };
@@ -311,12 +300,6 @@ fn jobs(manifests: &Snapshot, ns_of: &dyn Fn(&ObjectMeta) -> String, out: &mut E
             .completions
             .map_or(parallel, |c| c.min(parallel))
             .max(0);
-        for i in 0..n {
-            out.pods.push(c.model_pod(
-                &spec.template,
-                format!("{}-{i}", name_of(&j.metadata)),
-                None,
-            ));
-        }
+        c.numbered(&spec.template, n, out);
     }
 }

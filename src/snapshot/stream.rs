@@ -179,6 +179,22 @@ struct Doc {
     doc_items: usize,
 }
 
+impl Doc {
+    /// Inside a string: follows escapes, and says whether `b` closes the string.
+    #[inline]
+    fn string_closed_by(&mut self, b: u8) -> bool {
+        if self.escaped {
+            self.escaped = false;
+        } else if b == b'\\' {
+            self.escaped = true;
+        } else if b == b'"' {
+            self.in_string = false;
+            return true;
+        }
+        false
+    }
+}
+
 #[derive(Default)]
 struct ItemState {
     bytes_start: usize,
@@ -285,15 +301,8 @@ impl Scanner {
         }
         if d.in_string {
             d.head.push(b);
-            if d.escaped {
-                d.escaped = false;
-            } else if b == b'\\' {
-                d.escaped = true;
-            } else if b == b'"' {
-                d.in_string = false;
-                if d.depth == 1 {
-                    self.head_string(d);
-                }
+            if d.string_closed_by(b) && d.depth == 1 {
+                self.head_string(d);
             }
             return Ok(None);
         }
@@ -409,14 +418,9 @@ impl Scanner {
             return Ok(None);
         }
         bytes.push(b);
-        let item = d.item.as_mut().expect("in an item");
         if d.in_string {
-            if d.escaped {
-                d.escaped = false;
-            } else if b == b'\\' {
-                d.escaped = true;
-            } else if b == b'"' {
-                d.in_string = false;
+            if d.string_closed_by(b) {
+                let item = d.item.as_mut().expect("in an item");
                 if d.depth == 3 {
                     let start = d.string_start.take().unwrap_or(0);
                     let s = &bytes[start..bytes.len() - 1];
@@ -432,6 +436,7 @@ impl Scanner {
             }
             return Ok(None);
         }
+        let item = d.item.as_mut().expect("in an item");
         match b {
             b'"' => {
                 d.in_string = true;
