@@ -167,12 +167,7 @@ fn five_thousand_pods_onto_five_hundred_nodes() {
             p
         })
         .collect();
-    let start = std::time::Instant::now();
     let o = simulate_orders(&c, &pods, 5, 1);
-    let took = start.elapsed();
-    eprintln!(
-        "5,000 pods × 500 nodes × 5 orders: {took:?} ({})",
-        o.verdict
-    );
     assert_eq!(o.verdict, Verdict::Always);
+    assert_eq!(o.all_fit, 5);
 }
