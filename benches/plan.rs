@@ -187,8 +187,7 @@ fn machine() -> String {
         .lines()
         .find(|l| l.starts_with("model name"))
         .and_then(|l| l.split(':').nth(1))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| "unknown CPU".into());
+        .map_or_else(|| "unknown CPU".into(), |s| s.trim().to_string());
     let mem_kib: u64 = read("/proc/meminfo")
         .lines()
         .find(|l| l.starts_with("MemTotal:"))
