@@ -18,7 +18,7 @@
 //!   5,000 pods. Timed: generating and loading the nodes and expanding the manifests;
 //!   `plan::plan`; `Checker::plan` (which stops after the plan: it fits).
 //! - **500 nodes, short**: the same, every pod requesting 6Gi: 10 pods fit a 64Gi node and 5 a
-//!   32Gi one, so 4,950 fit and 50 never do. `Checker::plan` then runs the rules, finds no fix,
+//!   32Gi one, so 4,950 fit and 50 are left out in every order. `Checker::plan` then runs the rules, finds no fix,
 //!   and adds nodes: 1, 2, … until it fits (5), then bisects their memory in whole GiB (60Gi).
 //!
 //! The verdicts and changes are checked (S: the change is TT-NODE-001 + TT-STO-001 and fits, as
@@ -304,7 +304,7 @@ fn seed_case(runs: usize, table: &mut Table) -> Result<(), String> {
         median,
         result,
     };
-    let loaded = format!("{} pods expanded", model.pods.len());
+    let loaded = format!("{} pods expanded", thousands(model.pods.len()));
     table
         .rows
         .push(row("load snapshot + expand model", lmin, lmed, loaded));
@@ -338,7 +338,7 @@ fn expect_seed(p: &Planned) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "S: expected 56 pods that never fit and the change TT-NODE-001 + TT-STO-001 that fits; got {} pods, {}; {}",
+            "S: expected 56 pods, never fitting, and the change TT-NODE-001 + TT-STO-001 that fits; got {} pods, {}; {}",
             p.plan.pods.len(),
             verdict(&p.plan),
             change(p)
@@ -381,7 +381,7 @@ fn big_case(short: bool, runs: usize, table: &mut Table) -> Result<(), String> {
         median,
         result,
     };
-    let loaded = format!("{} pods expanded", model.pods.len());
+    let loaded = format!("{} pods expanded", thousands(model.pods.len()));
     table.rows.push(row(
         "generate + load nodes, expand manifests",
         lmin,
