@@ -18,8 +18,9 @@
 //!   5,000 pods. Timed: generating and loading the nodes and expanding the manifests;
 //!   `plan::plan`; `Checker::plan` (which stops after the plan: it fits).
 //! - **500 nodes, short**: the same, every pod requesting 6Gi: 10 pods fit a 64Gi node and 5 a
-//!   32Gi one, so 4,950 fit and 50 are left out in every order. `Checker::plan` then runs the rules, finds no fix,
-//!   and adds nodes: 1, 2, … until it fits (5), then bisects their memory in whole GiB (60Gi).
+//!   32Gi one, so 4,950 fit and 50 are left out in every order. `Checker::plan` then runs the
+//!   rules, finds no fix, and adds nodes: 1, 2, … until it fits (5), then bisects their memory
+//!   in whole GiB (60Gi).
 //!
 //! The verdicts and changes are checked (S: the change is TT-NODE-001 + TT-STO-001 and fits, as
 //! `tests/plan.rs` expects; 500 nodes short: 5 nodes like the biggest with 60Gi each); a wrong
