@@ -135,8 +135,9 @@ fn search_limit_over_100_nodes() {
     assert_eq!(place(&all, &pods)[1], "n001");
 }
 
+/// Past the 100-node search limit, every pod of 500 spread apps finds a node in every order.
+/// (~3 s in a debug build; its time is measured by `cargo bench --bench plan`.)
 #[test]
-#[ignore = "timing; run with --ignored (and --release for the real figure)"]
 fn five_thousand_pods_onto_five_hundred_nodes() {
     let zones = ["z1", "z2", "z3"];
     let nodes = (0..500)
@@ -167,12 +168,7 @@ fn five_thousand_pods_onto_five_hundred_nodes() {
             p
         })
         .collect();
-    let start = std::time::Instant::now();
     let o = simulate_orders(&c, &pods, 5, 1);
-    let took = start.elapsed();
-    eprintln!(
-        "5,000 pods × 500 nodes × 5 orders: {took:?} ({})",
-        o.verdict
-    );
     assert_eq!(o.verdict, Verdict::Always);
+    assert_eq!(o.all_fit, 5);
 }
