@@ -206,37 +206,38 @@ fn add_nodes(ix: &Index, inputs: &Inputs, opts: &Options) -> (Option<NewNodes>, 
     let Some(like) = template(inputs) else {
         return (None, None);
     };
-    let try_with = |count: usize, memory: i64| {
-        let trial = Inputs {
-            cluster: with_new_nodes(&inputs.cluster, like, count, memory),
-            pods: inputs.pods.clone(),
-            new: inputs.new.clone(),
-            replaced: inputs.replaced.clone(),
-            pod_usage: inputs.pod_usage.clone(),
-        };
-        plan::evaluate(ix, &trial, opts)
+    let orders = opts.orders.max(1);
+    let fits = |count: usize, memory: i64| {
+        let cluster = with_new_nodes(&inputs.cluster, like, count, memory);
+        crate::sim::fits_every_order(&cluster, &inputs.pods, orders, opts.seed)
     };
     let full = like.allocatable.memory;
-    let Some(count) = (1..=MAX_NEW_NODES).find(|&c| try_with(c, full).fits()) else {
+    let Some(count) = (1..=MAX_NEW_NODES).find(|&c| fits(c, full)) else {
         return (None, None);
     };
     // Fewest whole GiB per new node that still fit (fitting only grows with memory).
     let (mut lo, mut hi) = (1i64, (full + GIB - 1) / GIB);
     while lo < hi {
         let mid = (lo + hi) / 2;
-        if try_with(count, (mid * GIB).min(full)).fits() {
+        if fits(count, (mid * GIB).min(full)) {
             hi = mid;
         } else {
             lo = mid + 1;
         }
     }
-    let mut memory = (lo * GIB).min(full);
-    let mut after = try_with(count, memory);
-    if !after.fits() {
-        // Placement is not strictly monotonic in memory (scores move pods): fall back.
-        memory = full;
-        after = try_with(count, full);
-    }
+    // `lo` is the first size the search saw fit, or the template's own (which fits).
+    let memory = (lo * GIB).min(full);
+    let after = plan::evaluate(
+        ix,
+        &Inputs {
+            cluster: with_new_nodes(&inputs.cluster, like, count, memory),
+            pods: inputs.pods.clone(),
+            new: inputs.new.clone(),
+            replaced: inputs.replaced.clone(),
+            pod_usage: inputs.pod_usage.clone(),
+        },
+        opts,
+    );
     let nodes = NewNodes {
         count,
         like: like.name.clone(),

@@ -69,12 +69,24 @@ pub fn capacity<'m>(
         ("post", cluster, pods, n)
     };
     let untainted = without_taints(&cluster, taint_keys);
+    let as_is = trial(&cluster, &pods, opts);
+    // Often no node carries those taints: the same cluster need not be simulated twice.
+    let untainted = if untainted
+        .nodes
+        .iter()
+        .zip(&cluster.nodes)
+        .all(|(a, b)| a.taints == b.taints)
+    {
+        as_is.clone()
+    } else {
+        trial(&untainted, &pods, opts)
+    };
     Ok(Capacity {
         phase,
         pods: pods.len(),
         uncreated,
-        as_is: trial(&cluster, &pods, opts),
-        untainted: trial(&untainted, &pods, opts),
+        as_is,
+        untainted,
     })
 }
 

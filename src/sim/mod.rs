@@ -66,7 +66,8 @@ pub use convert::{
 };
 pub use filter::{Code, Plugin, Reason, Rejection, static_filters};
 pub use orders::{
-    Orders, PodVerdict, Run, SplitMix64, Verdict, queue_order, simulate, simulate_orders,
+    Orders, PodVerdict, Run, SplitMix64, Verdict, fits_every_order, queue_order, simulate,
+    simulate_orders,
 };
 pub use run::{Outcome, event_message, feasible_nodes_to_find};
 pub use score::Scores;

@@ -115,6 +115,26 @@ pub fn simulate(cluster: &Cluster, pods: &[SimPod]) -> Run {
     run_order(&prepared, queue_order(pods, (0..pods.len()).collect()))
 }
 
+/// The arrival orders of [`simulate_orders`]: as given, then `n − 1` seeded shuffles.
+fn arrivals(pods: usize, n: usize, seed: u64) -> impl Iterator<Item = Vec<usize>> {
+    let mut rng = SplitMix64::new(seed);
+    (0..n).map(move |k| {
+        let mut arrival: Vec<usize> = (0..pods).collect();
+        if k > 0 {
+            rng.shuffle(&mut arrival);
+        }
+        arrival
+    })
+}
+
+/// Whether every pod fits in each of the orders [`simulate_orders`] runs; stops at the first
+/// order that leaves one out (a search asks this many times, and most answers are "no").
+pub fn fits_every_order(cluster: &Cluster, pods: &[SimPod], n: usize, seed: u64) -> bool {
+    let prepared = Prepared::new(cluster, pods);
+    arrivals(pods.len(), n, seed)
+        .all(|arrival| run_order(&prepared, queue_order(pods, arrival)).all_placed())
+}
+
 /// How often something fit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -173,15 +193,8 @@ pub struct Orders {
 /// The same seed gives the same orders.
 pub fn simulate_orders(cluster: &Cluster, pods: &[SimPod], n: usize, seed: u64) -> Orders {
     let prepared = Prepared::new(cluster, pods);
-    let mut rng = SplitMix64::new(seed);
-    let runs: Vec<Run> = (0..n)
-        .map(|k| {
-            let mut arrival: Vec<usize> = (0..pods.len()).collect();
-            if k > 0 {
-                rng.shuffle(&mut arrival);
-            }
-            run_order(&prepared, queue_order(pods, arrival))
-        })
+    let runs: Vec<Run> = arrivals(pods.len(), n, seed)
+        .map(|arrival| run_order(&prepared, queue_order(pods, arrival)))
         .collect();
     let verdicts = (0..pods.len())
         .map(|p| {

@@ -81,6 +81,16 @@ fn verdicts_across_orders() {
         )
     );
     assert_eq!(simulate_orders(&c, &pods, 20, 7), o, "seeded");
+    // The search's early-stopping question agrees with the orders it stands for.
+    assert!(
+        !fits_every_order(&c, &pods, 20, 7),
+        "some orders leave a pod out"
+    );
+    let one_order = simulate_orders(&c, &pods, 1, 7);
+    assert_eq!(
+        fits_every_order(&c, &pods, 1, 7),
+        one_order.verdict == Verdict::Always
+    );
     assert_eq!(Verdict::Always.to_string(), "fits in every order");
     let never = simulate_orders(&c, &[pod("huge", 5000, 1)], 3, 1);
     assert_eq!(never.verdict.to_string(), "never fits");
@@ -171,4 +181,5 @@ fn five_thousand_pods_onto_five_hundred_nodes() {
     let o = simulate_orders(&c, &pods, 5, 1);
     assert_eq!(o.verdict, Verdict::Always);
     assert_eq!(o.all_fit, 5);
+    assert!(fits_every_order(&c, &pods, 5, 1));
 }
