@@ -527,7 +527,11 @@ fn cache_key(size: &Size) -> String {
             for s in GENERATOR_SOURCES {
                 h.push_str(s);
             }
-            for f in ["fixtures/healthy.json", "rules/TT-IMG-001.yaml"] {
+            for f in [
+                "fixtures/healthy.json",
+                "rules/TT-IMG-001.yaml",
+                "rules/profiles/default.yaml",
+            ] {
                 h.push_str(&std::fs::read_to_string(root().join(f)).unwrap_or_default());
             }
             format!(

@@ -34,18 +34,14 @@ pub struct Cluster {
     pub expected: BTreeSet<String>,
 }
 
-/// The images TT-IMG-001 checks, from the rule file itself.
-fn tt_image_list(root: &Path) -> Result<Vec<String>, String> {
-    let path = root.join("rules/TT-IMG-001.yaml");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let rule: Value =
-        serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(rule["params"]["images"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(ttdoctor::index::normalize_image)
+/// The images TT-IMG-001 checks: the default profile's (`make deploy`), from the library.
+fn tt_image_list(_root: &Path) -> Result<Vec<String>, String> {
+    let source = ttdoctor::deploy::Source::default();
+    let model = ttdoctor::deploy::load(&source, "train-ticket", &[])?;
+    Ok(model
+        .images()
+        .iter()
+        .map(|i| ttdoctor::index::normalize_image(i))
         .collect())
 }
 

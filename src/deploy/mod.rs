@@ -9,7 +9,7 @@
 mod expand;
 mod profile;
 
-pub use expand::{ModelPod, expand};
+pub use expand::{Expanded, ModelPod, expand};
 pub use profile::{Profile, UsageRule, builtin_names};
 
 use crate::snapshot::{self, LoadOptions, Snapshot};
