@@ -431,6 +431,16 @@ pub static HELPERS: &[Helper] = &[
     helper!("pods_matching"("namespace", "labels") -> "list of Pod", Join,
         "The pods of a namespace carrying every label of the map (an empty map matches none, like a Service).",
         |w, a| Ok(w.values(Kind::Pod, w.ix.pods_matching(a.str(0)?, &a.selector(1)?)))),
+    helper!("pods_not_ready"("namespace", "labels") -> "list of Pod", Join,
+    "The pods of `pods_matching(namespace, labels)` that are active (not Failed or Succeeded) and not Ready: a DaemonSet's broken members, without copying the ready ones.",
+    |w, a| {
+        let pods = &w.ix.snap.objects.pods;
+        let broken = w.ix.pods_matching(a.str(0)?, &a.selector(1)?).into_iter().filter(|&i| {
+            let p = &pods[i];
+            !matches!(p.core().phase(), Some("Failed" | "Succeeded")) && !podstatus::is_ready(p.get())
+        });
+        Ok(w.values(Kind::Pod, broken))
+    }),
     helper!("pods_owned"("controller") -> "list of Pod", Join,
     "The pods of a controller (a Deployment's through its ReplicaSets).",
     |w, a| {
