@@ -27,7 +27,9 @@
 //!
 //! Wall time is min/median; peak RSS is GNU time's `%M` (`/usr/bin/time -f '%e %M'`, the
 //! kernel's ru_maxrss of the child). Finally the snapshot file is checked offline and must give
-//! the same findings. Any request other than a paged LIST, or any difference in findings,
+//! the same findings. Any request other than a paged LIST or a bounded log tail (`tailLines` ≤
+//! 200, `limitBytes` ≤ 64 KiB, once per container: the pods a finding's `log_signatures` name),
+//! or any difference in findings,
 //! makes the bench exit with status 1.
 
 #[path = "../tests/common/fake_api/mod.rs"]
@@ -357,6 +359,7 @@ fn paged_lists(requests: &[RecordedRequest], want: Option<u32>) -> Result<(Reque
     }
     let (mut pages, mut firsts) = (BTreeMap::new(), BTreeMap::<String, usize>::new());
     let mut limit = want;
+    let (log_reads, requests) = log_reads(requests)?;
     for r in requests {
         let resource = listed_resource(&r.path).filter(|_| r.method == "GET" && r.status == 200);
         let page_limit = r.param("limit").and_then(|l| l.parse::<u32>().ok());
@@ -382,6 +385,9 @@ fn paged_lists(requests: &[RecordedRequest], want: Option<u32>) -> Result<(Reque
     if let Some(resource) = pages_without_list {
         return Err(format!("pages of {resource} without a first LIST"));
     }
+    if log_reads > 0 {
+        pages.insert("pods/log".into(), log_reads);
+    }
     let discovery_paths = BTreeSet::new();
     let requests = Requests {
         pages,
@@ -389,6 +395,37 @@ fn paged_lists(requests: &[RecordedRequest], want: Option<u32>) -> Result<(Reque
         discovery_paths,
     };
     Ok((requests, limit.unwrap_or(0)))
+}
+
+/// The log tails a check reads for the pods its findings name (`log_signatures`): each a GET
+/// of `pods/NAME/log` bounded by `tailLines` and `limitBytes`, at most once per container and
+/// kind of run. Returns how many, and the other requests.
+fn log_reads(requests: &[RecordedRequest]) -> Result<(usize, Vec<&RecordedRequest>), String> {
+    let mut seen = BTreeSet::new();
+    let mut rest = Vec::new();
+    for r in requests {
+        let segs: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+        let is_log = matches!(segs[..], ["api", "v1", "namespaces", _, "pods", _, "log"]);
+        if !is_log {
+            rest.push(r);
+            continue;
+        }
+        let bounded = r.method == "GET"
+            && r.param("tailLines")
+                .and_then(|t| t.parse::<u32>().ok())
+                .is_some_and(|t| t <= 200)
+            && r.param("limitBytes")
+                .and_then(|b| b.parse::<u32>().ok())
+                .is_some_and(|b| b <= 65_536);
+        let key = (r.path.clone(), r.param("container"), r.param("previous"));
+        if !bounded || !seen.insert(key) {
+            return Err(format!(
+                "an unbounded or repeated log read: {} {}?{}",
+                r.method, r.path, r.query
+            ));
+        }
+    }
+    Ok((seen.len(), rest))
 }
 
 /// `RULE Kind ns/name` of every finding in a JSON report.
@@ -738,8 +775,14 @@ fn print_tables(get: Option<&Series>, check: &Series, snapshot: &Series) {
         println!("| `kubectl get pods -A -o json` {}", get.cells(&requests));
     }
     let lists = |s: &Series| {
-        let kinds = s.requests.as_ref().map_or(0, |r| r.pages.len());
-        format!("{} ({kinds} LISTs, limit {})", s.total(), s.limit)
+        let pages = s.requests.as_ref().map(|r| &r.pages);
+        let kinds = pages.map_or(0, |p| p.keys().filter(|k| *k != "pods/log").count());
+        let logs = pages.and_then(|p| p.get("pods/log")).copied().unwrap_or(0);
+        format!(
+            "{} ({kinds} LISTs, limit {}; {logs} log tails)",
+            s.total(),
+            s.limit
+        )
     };
     println!("| `ttdoctor check -o json` {}", check.cells(&lists(check)));
     println!(
