@@ -60,14 +60,26 @@ pub fn start<'r>(rules: &'r [Rule], ix: Index, opts: &RunOptions) -> Evaluation<
     report
         .timings
         .push(("expression world".into(), t0.elapsed()));
-    let mut objects: Vec<Value> = Vec::new();
-    for rule in rules {
+    let t_rules = Instant::now();
+    // Rules are independent: they run on every core, and their results are merged in rule
+    // order, so the report does not depend on which finished first.
+    let evaluated = crate::par::map(rules, |rule| {
         let t = Instant::now();
+        let mut part = Report::default();
+        let mut objects: Vec<Value> = Vec::new();
         let outcome = match skip_reason(rule, &world, opts) {
             Some(reason) => RuleOutcome::Skipped(reason),
-            None => evaluate::rule(rule, &world, &root, opts, &mut report, &mut objects),
+            None => evaluate::rule(rule, &world, &root, opts, &mut part, &mut objects),
         };
-        report.timings.push((rule.spec.id.clone(), t.elapsed()));
+        (outcome, t.elapsed(), part, objects)
+    });
+    let mut objects: Vec<Value> = Vec::new();
+    for (rule, (outcome, took, part, objs)) in rules.iter().zip(evaluated) {
+        report.findings.extend(part.findings);
+        report.errors.extend(part.errors);
+        report.notes.extend(part.notes);
+        objects.extend(objs);
+        report.timings.push((rule.spec.id.clone(), took));
         report.rules.push(RuleResult {
             id: rule.spec.id.clone(),
             title: rule.spec.title.clone(),
@@ -76,6 +88,9 @@ pub fn start<'r>(rules: &'r [Rule], ix: Index, opts: &RunOptions) -> Evaluation<
             outcome,
         });
     }
+    report
+        .timings
+        .push(("rules (wall, all cores)".into(), t_rules.elapsed()));
     Evaluation {
         rules,
         world,
@@ -117,9 +132,7 @@ impl Evaluation<'_> {
         notes(&self.world, &mut report);
         // Objects that loaded but did not decode whole when indexed or read by a rule.
         report.errors.extend(self.world.ix.errors.iter().cloned());
-        report
-            .errors
-            .extend(self.world.errors.lock().expect("not poisoned").drain(..));
+        report.errors.extend(self.world.take_errors());
         report
     }
 }
