@@ -1,7 +1,7 @@
 //! `check` and `check --wait`: read, evaluate, and (with a deadline) read again after a pause
 //! until nothing fails or the deadline would pass during the next pause.
 
-use super::{Checker, Error, Source};
+use super::{Checker, Error, Preparing, Source};
 use crate::finding::{FailOn, Report, Verdict};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -63,21 +63,33 @@ pub struct Checked {
 }
 
 /// Checks once, or until the report passes or the deadline passes. `on_wait` hears each
-/// failing poll that is followed by another.
+/// failing poll that is followed by another. The first read overlaps the preparation of the
+/// checker (a compile error in the rules wins over a read error); the checker is returned
+/// with the last poll.
 pub async fn watch(
-    checker: &Checker,
+    checker: Preparing,
     source: &mut impl Source,
     opts: WatchOptions,
     clock: &impl Clock,
     mut on_wait: impl FnMut(&Waiting),
-) -> Result<Checked, Error> {
+) -> Result<(Checker, Checked), Error> {
     let deadline = opts.wait.map(|w| clock.now() + w);
+    let started = clock.now();
+    let first = source.read().await;
+    let first_read_time = clock.now() - started;
+    let checker = checker.ready().await?;
+    let mut first = Some((first?, first_read_time));
     let mut polls = 0;
     loop {
         polls += 1;
-        let started = clock.now();
-        let snap = source.read().await?;
-        let read_time = clock.now() - started;
+        let (snap, read_time) = match first.take() {
+            Some(read) => read,
+            None => {
+                let started = clock.now();
+                let snap = source.read().await?;
+                (snap, clock.now() - started)
+            }
+        };
         let (nodes, pods) = (snap.objects.nodes.len(), snap.objects.pods.len());
         let evaluation = checker.start(snap);
         let logs = source.read_logs(&evaluation.wanted_logs()).await;
@@ -96,13 +108,14 @@ pub async fn watch(
                 continue;
             }
         }
-        return Ok(Checked {
+        let checked = Checked {
             report,
             read_time,
             nodes,
             pods,
             polls,
-        });
+        };
+        return Ok((checker, checked));
     }
 }
 
@@ -189,10 +202,11 @@ mod tests {
             poll_interval: Duration::from_secs(5),
             fail_on: FailOn::Warn,
         };
-        let checked = crate::app::block_on(watch(&checker, &mut source, opts, &clock, |w| {
-            waits.push(w.failing());
-        }))
-        .unwrap();
+        let (_, checked) =
+            crate::app::block_on(watch(checker.into(), &mut source, opts, &clock, |w| {
+                waits.push(w.failing());
+            }))
+            .unwrap();
         (checked, waits, clock.elapsed.get())
     }
 
