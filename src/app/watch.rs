@@ -230,6 +230,60 @@ mod tests {
         assert_eq!(checked.report.verdict(FailOn::Warn), Verdict::Failed);
     }
 
+    /// A source that cannot be read.
+    struct Down;
+
+    impl Source for Down {
+        async fn read(&mut self) -> Result<Snapshot, Error> {
+            Err(Error::Unreachable("down".into()))
+        }
+        fn describe(&self) -> String {
+            "down".into()
+        }
+    }
+
+    fn in_background(select: &str, source: &mut impl Source) -> Result<Checked, Error> {
+        let select = [select.to_string()];
+        let choice = RuleChoice {
+            select: &select,
+            config: Some(std::path::Path::new("/dev/null")),
+            ..RuleChoice::default()
+        };
+        let preparing = Checker::prepare_in_background(&choice, RunOptions::default());
+        let clock = FakeClock {
+            start: Instant::now(),
+            elapsed: Cell::new(Duration::ZERO),
+        };
+        let opts = WatchOptions {
+            wait: None,
+            poll_interval: Duration::from_secs(5),
+            fail_on: FailOn::Warn,
+        };
+        crate::app::block_on(watch(preparing, source, opts, &clock, |_| {})).map(|(_, c)| c)
+    }
+
+    #[test]
+    fn rules_prepared_in_the_background_check_the_first_read() {
+        let mut source = Scripted {
+            reads: 0,
+            healthy_from: usize::MAX,
+        };
+        let checked = in_background("TT-STO-002", &mut source).unwrap();
+        assert_eq!(checked.polls, 1);
+        assert_eq!(checked.report.verdict(FailOn::Warn), Verdict::Failed);
+    }
+
+    #[test]
+    fn a_rule_error_wins_over_a_read_error() {
+        let Err(Error::Usage(why)) = in_background("NO-SUCH-RULE", &mut Down) else {
+            panic!("the selection error is reported");
+        };
+        assert!(why.contains("--select"), "{why}");
+        let Err(Error::Unreachable(_)) = in_background("TT-STO-002", &mut Down) else {
+            panic!("the read error is reported");
+        };
+    }
+
     #[test]
     fn without_wait_it_checks_once() {
         let (checked, waits, _) = run(usize::MAX, 0);

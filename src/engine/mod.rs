@@ -47,8 +47,15 @@ pub struct Evaluation<'r> {
     world: Arc<World>,
     root: kube_cel::cel::Context<'static>,
     report: Report,
-    /// The object value of each finding, for cause links.
-    objects: Vec<Value>,
+    /// The object and bindings of each finding, for cause links.
+    bound: Vec<Bound>,
+}
+
+/// A finding's object and the values its rule bound for it (`shared`, then `let`, in
+/// order): its cause links read them again instead of evaluating them again.
+pub(super) struct Bound {
+    object: Value,
+    vars: Vec<(String, Value)>,
 }
 
 /// Evaluates every rule.
@@ -66,19 +73,19 @@ pub fn start<'r>(rules: &'r [Rule], ix: Index, opts: &RunOptions) -> Evaluation<
     let evaluated = crate::par::map(rules, |rule| {
         let t = Instant::now();
         let mut part = Report::default();
-        let mut objects: Vec<Value> = Vec::new();
+        let mut bound = Vec::new();
         let outcome = match skip_reason(rule, &world, opts) {
             Some(reason) => RuleOutcome::Skipped(reason),
-            None => evaluate::rule(rule, &world, &root, opts, &mut part, &mut objects),
+            None => evaluate::rule(rule, &world, &root, opts, &mut part, &mut bound),
         };
-        (outcome, t.elapsed(), part, objects)
+        (outcome, t.elapsed(), part, bound)
     });
-    let mut objects: Vec<Value> = Vec::new();
+    let mut bound = Vec::new();
     for (rule, (outcome, took, part, objs)) in rules.iter().zip(evaluated) {
         report.findings.extend(part.findings);
         report.errors.extend(part.errors);
         report.notes.extend(part.notes);
-        objects.extend(objs);
+        bound.extend(objs);
         report.timings.push((rule.spec.id.clone(), took));
         report.rules.push(RuleResult {
             id: rule.spec.id.clone(),
@@ -96,7 +103,7 @@ pub fn start<'r>(rules: &'r [Rule], ix: Index, opts: &RunOptions) -> Evaluation<
         world,
         root,
         report,
-        objects,
+        bound,
     }
 }
 
@@ -124,7 +131,7 @@ impl Evaluation<'_> {
     pub fn finish(mut self, logs: &BTreeMap<LogRef, Result<String, String>>) -> Report {
         let t = Instant::now();
         evidence::attach(self.rules, &mut self.report, &self.world.snap().logs, logs);
-        causes::link(self.rules, &self.root, &mut self.report, &self.objects);
+        causes::link(self.rules, &self.root, &mut self.report, &self.bound);
         let mut report = self.report;
         report
             .timings
