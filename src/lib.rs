@@ -6,7 +6,7 @@
 //!
 //! | layer | modules | what |
 //! | --- | --- | --- |
-//! | vocabulary | [`text`], [`pack`], [`quantity`], [`model`] | leaf helpers, the embedded rule pack, shared words |
+//! | vocabulary | [`text`], [`par`], [`pack`], [`quantity`], [`model`] | leaf helpers, work spread over the cores, the embedded rule pack, shared words |
 //! | collect | [`snapshot`], [`live`], [`host`] | the typed store, read from a file or the API; the local host's facts |
 //! | index | [`index`] | joins, pod status, memory per node |
 //! | simulation | [`sim`] | kube-scheduler v1.36 placing pods, failures in its words |
@@ -48,6 +48,8 @@
 
 // The order of these declarations is the layer order `tests/layers.rs` enforces.
 pub mod text;
+
+pub mod par;
 
 pub mod pack;
 

@@ -213,7 +213,8 @@ async fn check(args: CheckArgs) -> Result<Verdict, Error> {
         phase: args.phase.into(),
         deployment: args.deployment.source(),
     };
-    let checker = Checker::prepare(&choice, opts)?;
+    // The rules compile while the snapshot is read (or the cluster connected to and read).
+    let preparing = Checker::prepare_in_background(&choice, opts);
     let fail_on: FailOn = args.report.fail_on.into();
     let watch = WatchOptions {
         wait: args.wait,
@@ -233,24 +234,26 @@ async fn check(args: CheckArgs) -> Result<Verdict, Error> {
     };
     // `--local`: this machine's facts join every read.
     let local = args.local.then(HostOptions::default);
-    let (checked, source) = match &args.snapshot {
+    let ((checker, checked), source) = match &args.snapshot {
         Some(path) => {
             let mut s = WithHost {
                 inner: FileSource { path: path.clone() },
                 host: local,
             };
             (
-                app::watch(&checker, &mut s, watch, &SystemClock, on_wait).await?,
+                app::watch(preparing, &mut s, watch, &SystemClock, on_wait).await?,
                 s.describe(),
             )
         }
         None => {
-            let mut s = WithHost {
-                inner: live_source(&args.cluster, args.verbose).await?,
-                host: local,
+            let inner = match live_source(&args.cluster, args.verbose).await {
+                Ok(inner) => inner,
+                // A broken rule or config is reported first, as when nothing overlapped.
+                Err(e) => return Err(preparing.ready().await.err().unwrap_or(e)),
             };
+            let mut s = WithHost { inner, host: local };
             (
-                app::watch(&checker, &mut s, watch, &SystemClock, on_wait).await?,
+                app::watch(preparing, &mut s, watch, &SystemClock, on_wait).await?,
                 s.describe(),
             )
         }

@@ -31,6 +31,35 @@ pub struct Checker {
     pub opts: RunOptions,
 }
 
+/// A checker whose rules compile on a thread of their own ([`Checker::prepare_in_background`]),
+/// so that reading the snapshot does not wait for them; or one already prepared.
+pub struct Preparing(Pending);
+
+enum Pending {
+    Ready(Box<Result<Checker, Error>>),
+    Compiling(tokio::sync::oneshot::Receiver<Result<Checker, Error>>),
+}
+
+impl From<Checker> for Preparing {
+    fn from(checker: Checker) -> Preparing {
+        Preparing(Pending::Ready(Box::new(Ok(checker))))
+    }
+}
+
+impl Preparing {
+    /// The checker, once its rules are compiled; or why they could not be.
+    pub async fn ready(self) -> Result<Checker, Error> {
+        match self.0 {
+            Pending::Ready(done) => *done,
+            Pending::Compiling(rx) => match rx.await {
+                Ok(done) => done,
+                // The thread panicked: say so as an error rather than hang or abort.
+                Err(_) => Err(Error::Usage("preparing the rules failed".into())),
+            },
+        }
+    }
+}
+
 /// Every rule file error, one per line.
 pub fn rule_errors(errors: &[rules::RuleError]) -> Error {
     Error::Usage(
@@ -69,6 +98,28 @@ impl Checker {
             config,
             opts,
         })
+    }
+
+    /// [`Checker::prepare`] on a thread of its own: the caller reads the snapshot meanwhile
+    /// and awaits [`Preparing::ready`] when it needs the rules.
+    pub fn prepare_in_background(choice: &RuleChoice, opts: RunOptions) -> Preparing {
+        let config = choice.config.map(Path::to_path_buf);
+        let rules_dir = choice.rules_dir.map(Path::to_path_buf);
+        let lists = [choice.params, choice.select, choice.ignore].map(<[String]>::to_vec);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let [params, select, ignore] = &lists;
+            let choice = RuleChoice {
+                config: config.as_deref(),
+                rules_dir: rules_dir.as_deref(),
+                params,
+                select,
+                ignore,
+            };
+            // The receiver gone: nobody wants the checker any more.
+            let _ = tx.send(Checker::prepare(&choice, opts));
+        });
+        Preparing(Pending::Compiling(rx))
     }
 
     /// Runs the rules (with the log tails the snapshot carries) and applies the config's

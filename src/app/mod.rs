@@ -11,7 +11,7 @@ pub mod ruletest;
 mod source;
 mod watch;
 
-pub use checker::{Checker, RuleChoice, rule_errors};
+pub use checker::{Checker, Preparing, RuleChoice, rule_errors};
 pub use fixing::{Cluster, FixOutcome, FixSession, LiveCluster};
 pub use host::{HOST_CATEGORY, WithHost, add_host, host_snapshot, read_host};
 pub use source::{FileSource, LiveSource, Progress, Source};

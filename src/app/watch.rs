@@ -1,7 +1,7 @@
 //! `check` and `check --wait`: read, evaluate, and (with a deadline) read again after a pause
 //! until nothing fails or the deadline would pass during the next pause.
 
-use super::{Checker, Error, Source};
+use super::{Checker, Error, Preparing, Source};
 use crate::finding::{FailOn, Report, Verdict};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -63,21 +63,33 @@ pub struct Checked {
 }
 
 /// Checks once, or until the report passes or the deadline passes. `on_wait` hears each
-/// failing poll that is followed by another.
+/// failing poll that is followed by another. The first read overlaps the preparation of the
+/// checker (a compile error in the rules wins over a read error); the checker is returned
+/// with the last poll.
 pub async fn watch(
-    checker: &Checker,
+    checker: Preparing,
     source: &mut impl Source,
     opts: WatchOptions,
     clock: &impl Clock,
     mut on_wait: impl FnMut(&Waiting),
-) -> Result<Checked, Error> {
+) -> Result<(Checker, Checked), Error> {
     let deadline = opts.wait.map(|w| clock.now() + w);
+    let started = clock.now();
+    let first = source.read().await;
+    let first_read_time = clock.now() - started;
+    let checker = checker.ready().await?;
+    let mut first = Some((first?, first_read_time));
     let mut polls = 0;
     loop {
         polls += 1;
-        let started = clock.now();
-        let snap = source.read().await?;
-        let read_time = clock.now() - started;
+        let (snap, read_time) = match first.take() {
+            Some(read) => read,
+            None => {
+                let started = clock.now();
+                let snap = source.read().await?;
+                (snap, clock.now() - started)
+            }
+        };
         let (nodes, pods) = (snap.objects.nodes.len(), snap.objects.pods.len());
         let evaluation = checker.start(snap);
         let logs = source.read_logs(&evaluation.wanted_logs()).await;
@@ -96,13 +108,14 @@ pub async fn watch(
                 continue;
             }
         }
-        return Ok(Checked {
+        let checked = Checked {
             report,
             read_time,
             nodes,
             pods,
             polls,
-        });
+        };
+        return Ok((checker, checked));
     }
 }
 
@@ -189,10 +202,11 @@ mod tests {
             poll_interval: Duration::from_secs(5),
             fail_on: FailOn::Warn,
         };
-        let checked = crate::app::block_on(watch(&checker, &mut source, opts, &clock, |w| {
-            waits.push(w.failing());
-        }))
-        .unwrap();
+        let (_, checked) =
+            crate::app::block_on(watch(checker.into(), &mut source, opts, &clock, |w| {
+                waits.push(w.failing());
+            }))
+            .unwrap();
         (checked, waits, clock.elapsed.get())
     }
 
@@ -214,6 +228,60 @@ mod tests {
         assert_eq!(waits.len(), 2);
         assert_eq!(elapsed, Duration::from_secs(10));
         assert_eq!(checked.report.verdict(FailOn::Warn), Verdict::Failed);
+    }
+
+    /// A source that cannot be read.
+    struct Down;
+
+    impl Source for Down {
+        async fn read(&mut self) -> Result<Snapshot, Error> {
+            Err(Error::Unreachable("down".into()))
+        }
+        fn describe(&self) -> String {
+            "down".into()
+        }
+    }
+
+    fn in_background(select: &str, source: &mut impl Source) -> Result<Checked, Error> {
+        let select = [select.to_string()];
+        let choice = RuleChoice {
+            select: &select,
+            config: Some(std::path::Path::new("/dev/null")),
+            ..RuleChoice::default()
+        };
+        let preparing = Checker::prepare_in_background(&choice, RunOptions::default());
+        let clock = FakeClock {
+            start: Instant::now(),
+            elapsed: Cell::new(Duration::ZERO),
+        };
+        let opts = WatchOptions {
+            wait: None,
+            poll_interval: Duration::from_secs(5),
+            fail_on: FailOn::Warn,
+        };
+        crate::app::block_on(watch(preparing, source, opts, &clock, |_| {})).map(|(_, c)| c)
+    }
+
+    #[test]
+    fn rules_prepared_in_the_background_check_the_first_read() {
+        let mut source = Scripted {
+            reads: 0,
+            healthy_from: usize::MAX,
+        };
+        let checked = in_background("TT-STO-002", &mut source).unwrap();
+        assert_eq!(checked.polls, 1);
+        assert_eq!(checked.report.verdict(FailOn::Warn), Verdict::Failed);
+    }
+
+    #[test]
+    fn a_rule_error_wins_over_a_read_error() {
+        let Err(Error::Usage(why)) = in_background("NO-SUCH-RULE", &mut Down) else {
+            panic!("the selection error is reported");
+        };
+        assert!(why.contains("--select"), "{why}");
+        let Err(Error::Unreachable(_)) = in_background("TT-STO-002", &mut Down) else {
+            panic!("the read error is reported");
+        };
     }
 
     #[test]

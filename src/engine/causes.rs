@@ -1,13 +1,14 @@
 //! Cause → symptom links: every `caused_by` condition evaluated between pairs of findings
 //! (findings are few, so pairs are cheap; the snapshot is never scanned here).
 
+use super::Bound;
 use crate::expr::{exec, truthy, values};
 use crate::finding::Report;
 use crate::rules::Rule;
-use kube_cel::cel::{Context, Value};
+use kube_cel::cel::Context;
 use std::collections::HashMap;
 
-pub(super) fn link(rules: &[Rule], root: &Context, report: &mut Report, objects: &[Value]) {
+pub(super) fn link(rules: &[Rule], root: &Context, report: &mut Report, bound: &[Bound]) {
     let mut by_rule: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, f) in report.findings.iter().enumerate() {
         by_rule.entry(f.rule_id.as_str()).or_default().push(i);
@@ -22,10 +23,11 @@ pub(super) fn link(rules: &[Rule], root: &Context, report: &mut Report, objects:
         if rule.caused_by.is_empty() {
             continue;
         }
-        // The symptom's own bindings are visible to its link conditions.
+        // The symptom's own bindings are visible to its link conditions (the values its
+        // rule computed for it).
         let mut sctx = root.new_inner_scope();
         sctx.add_variable_from_value("params", rule.params.clone());
-        sctx.add_variable_from_value("object", objects[i].clone());
+        sctx.add_variable_from_value("object", bound[i].object.clone());
         // The signatures the symptom's logs matched: they can settle which cause applies.
         let evidence = f
             .evidence
@@ -33,20 +35,8 @@ pub(super) fn link(rules: &[Rule], root: &Context, report: &mut Report, objects:
             .map(|e| values::string(e.signature.clone()))
             .collect();
         sctx.add_variable_from_value("evidence", values::list(evidence));
-        let bound = rule
-            .shared
-            .iter()
-            .chain(&rule.lets)
-            .try_for_each(|(name, p)| {
-                let v = exec(p, &sctx).map_err(|e| {
-                    format!("{} caused_by on {}: let {name}: {e}", f.rule_id, f.object)
-                })?;
-                sctx.add_variable_from_value(name.clone(), v);
-                Ok::<(), String>(())
-            });
-        if let Err(e) = bound {
-            errors.push(e);
-            continue;
+        for (name, v) in &bound[i].vars {
+            sctx.add_variable_from_value(name.clone(), v.clone());
         }
         for (cause_rule, p) in &rule.caused_by {
             // The cause rule's parameters: a link condition reads them rather than repeat them.
@@ -56,7 +46,7 @@ pub(super) fn link(rules: &[Rule], root: &Context, report: &mut Report, objects:
                     continue;
                 }
                 let mut ctx = sctx.new_inner_scope();
-                ctx.add_variable_from_value("cause", objects[j].clone());
+                ctx.add_variable_from_value("cause", bound[j].object.clone());
                 if let Some(cp) = &cause_params {
                     ctx.add_variable_from_value("cause_params", cp.clone());
                 }

@@ -1,29 +1,34 @@
 //! One rule over its candidates: `where`, the `let`s, `when`, escalation, message and fixes.
 
-use super::{RunOptions, candidates, render};
+use super::{Bound, RunOptions, candidates, render};
 use crate::expr::{World, exec, truthy};
 use crate::finding::{Finding, Report, RuleOutcome, fingerprint};
 use crate::model::{LogRef, ObjectRef};
 use crate::rules::{Containers, Rule};
 use kube_cel::cel::{Context, Value};
 
-/// Evaluates `rule`, appending its findings (and their objects, for cause links) and errors.
+/// Evaluates `rule`, appending its findings (and their objects and bindings, for cause
+/// links) and errors.
 pub(super) fn rule(
     rule: &Rule,
     world: &World,
     root: &Context,
     opts: &RunOptions,
     report: &mut Report,
-    objects: &mut Vec<Value>,
+    bound: &mut Vec<Bound>,
 ) -> RuleOutcome {
     let (findings_before, errors_before) = (report.findings.len(), report.errors.len());
     let mut rctx = root.new_inner_scope();
     rctx.add_variable_from_value("params", rule.params.clone());
     let mut shared_ready = rule.shared.is_empty();
+    let mut shared = Vec::new();
     if rule.shared_first {
-        if let Err(e) = bind_shared(rule, &mut rctx) {
-            report.errors.push(e);
-            return RuleOutcome::Error("1 evaluation error(s)".into());
+        match bind_shared(rule, &mut rctx) {
+            Ok(vars) => shared = vars,
+            Err(e) => {
+                report.errors.push(e);
+                return RuleOutcome::Error("1 evaluation error(s)".into());
+            }
         }
         shared_ready = true;
     }
@@ -47,18 +52,22 @@ pub(super) fn rule(
                 }
             }
             drop(ctx);
-            if let Err(e) = bind_shared(rule, &mut rctx) {
-                report.errors.push(e);
-                return RuleOutcome::Error("1 evaluation error(s)".into());
+            match bind_shared(rule, &mut rctx) {
+                Ok(vars) => shared = vars,
+                Err(e) => {
+                    report.errors.push(e);
+                    return RuleOutcome::Error("1 evaluation error(s)".into());
+                }
             }
             shared_ready = true;
         }
         let mut ctx = rctx.new_inner_scope();
         ctx.add_variable_from_value("object", obj.clone());
         match one(rule, &mut ctx, &obj_ref, &mut skipped) {
-            Ok(Some(f)) => {
+            Ok(Some((f, lets))) => {
                 report.findings.push(f);
-                objects.push(obj);
+                let vars = shared.iter().cloned().chain(lets).collect();
+                bound.push(Bound { object: obj, vars });
             }
             Ok(None) => {}
             Err(e) => report.errors.push(format!(
@@ -90,13 +99,19 @@ pub(super) fn rule(
     }
 }
 
-fn bind_shared(rule: &Rule, rctx: &mut Context) -> Result<(), String> {
+/// Values bound by name, in order.
+type Vars = Vec<(String, Value)>;
+
+/// Binds the rule's `shared` values in `rctx`; they are returned for cause links.
+fn bind_shared(rule: &Rule, rctx: &mut Context) -> Result<Vars, String> {
+    let mut vars = Vec::new();
     for (name, p) in &rule.shared {
         let v = exec(p, rctx)
             .map_err(|e| format!("{} ({}): shared {name}: {e}", rule.spec.id, rule.source))?;
-        rctx.add_variable_from_value(name.clone(), v);
+        rctx.add_variable_from_value(name.clone(), v.clone());
+        vars.push((name.clone(), v));
     }
-    Ok(())
+    Ok(vars)
 }
 
 fn passes(rule: &Rule, ctx: &Context) -> Result<bool, String> {
@@ -115,7 +130,7 @@ fn one(
     ctx: &mut Context,
     obj_ref: &ObjectRef,
     skipped: &mut Vec<(ObjectRef, String)>,
-) -> Result<Option<Finding>, String> {
+) -> Result<Option<(Finding, Vars)>, String> {
     if !passes(rule, ctx)? {
         return Ok(None);
     }
@@ -128,9 +143,11 @@ fn one(
         skipped.push((obj_ref.clone(), crate::text::squeeze(&why)));
         return Ok(None);
     }
+    let mut lets = Vec::new();
     for (name, p) in &rule.lets {
         let v = exec(p, ctx).map_err(|e| format!("let {name}: {e}"))?;
-        ctx.add_variable_from_value(name.clone(), v);
+        ctx.add_variable_from_value(name.clone(), v.clone());
+        lets.push((name.clone(), v));
     }
     if !check(&rule.when, ctx, "when")? {
         return Ok(None);
@@ -158,7 +175,7 @@ fn one(
         .as_ref()
         .map(|f| render::fix(f, ctx, "durable_fix"))
         .transpose()?;
-    Ok(Some(Finding {
+    let finding = Finding {
         rule_id: rule.spec.id.clone(),
         title: rule.spec.title.clone(),
         category: rule.spec.category.clone(),
@@ -174,7 +191,8 @@ fn one(
         suppressed: None,
         evidence: Vec::new(),
         wants_logs: wanted_logs(rule, ctx)?,
-    }))
+    };
+    Ok(Some((finding, lets)))
 }
 
 /// The logs the rule's signatures want for this finding: the pods each names (its

@@ -47,8 +47,15 @@ pub struct Evaluation<'r> {
     world: Arc<World>,
     root: kube_cel::cel::Context<'static>,
     report: Report,
-    /// The object value of each finding, for cause links.
-    objects: Vec<Value>,
+    /// The object and bindings of each finding, for cause links.
+    bound: Vec<Bound>,
+}
+
+/// A finding's object and the values its rule bound for it (`shared`, then `let`, in
+/// order): its cause links read them again instead of evaluating them again.
+pub(super) struct Bound {
+    object: Value,
+    vars: Vec<(String, Value)>,
 }
 
 /// Evaluates every rule.
@@ -60,14 +67,26 @@ pub fn start<'r>(rules: &'r [Rule], ix: Index, opts: &RunOptions) -> Evaluation<
     report
         .timings
         .push(("expression world".into(), t0.elapsed()));
-    let mut objects: Vec<Value> = Vec::new();
-    for rule in rules {
+    let t_rules = Instant::now();
+    // Rules are independent: they run on every core, and their results are merged in rule
+    // order, so the report does not depend on which finished first.
+    let evaluated = crate::par::map(rules, |rule| {
         let t = Instant::now();
+        let mut part = Report::default();
+        let mut bound = Vec::new();
         let outcome = match skip_reason(rule, &world, opts) {
             Some(reason) => RuleOutcome::Skipped(reason),
-            None => evaluate::rule(rule, &world, &root, opts, &mut report, &mut objects),
+            None => evaluate::rule(rule, &world, &root, opts, &mut part, &mut bound),
         };
-        report.timings.push((rule.spec.id.clone(), t.elapsed()));
+        (outcome, t.elapsed(), part, bound)
+    });
+    let mut bound = Vec::new();
+    for (rule, (outcome, took, part, objs)) in rules.iter().zip(evaluated) {
+        report.findings.extend(part.findings);
+        report.errors.extend(part.errors);
+        report.notes.extend(part.notes);
+        bound.extend(objs);
+        report.timings.push((rule.spec.id.clone(), took));
         report.rules.push(RuleResult {
             id: rule.spec.id.clone(),
             title: rule.spec.title.clone(),
@@ -76,12 +95,15 @@ pub fn start<'r>(rules: &'r [Rule], ix: Index, opts: &RunOptions) -> Evaluation<
             outcome,
         });
     }
+    report
+        .timings
+        .push(("rules (wall, all cores)".into(), t_rules.elapsed()));
     Evaluation {
         rules,
         world,
         root,
         report,
-        objects,
+        bound,
     }
 }
 
@@ -109,7 +131,7 @@ impl Evaluation<'_> {
     pub fn finish(mut self, logs: &BTreeMap<LogRef, Result<String, String>>) -> Report {
         let t = Instant::now();
         evidence::attach(self.rules, &mut self.report, &self.world.snap().logs, logs);
-        causes::link(self.rules, &self.root, &mut self.report, &self.objects);
+        causes::link(self.rules, &self.root, &mut self.report, &self.bound);
         let mut report = self.report;
         report
             .timings
@@ -117,9 +139,7 @@ impl Evaluation<'_> {
         notes(&self.world, &mut report);
         // Objects that loaded but did not decode whole when indexed or read by a rule.
         report.errors.extend(self.world.ix.errors.iter().cloned());
-        report
-            .errors
-            .extend(self.world.errors.lock().expect("not poisoned").drain(..));
+        report.errors.extend(self.world.take_errors());
         report
     }
 }

@@ -33,8 +33,9 @@ impl ObjId {
 /// The indexed snapshot plus lazily converted values.
 pub struct World {
     pub ix: Index,
-    /// Objects whose full decode failed when an expression needed them.
-    pub errors: std::sync::Mutex<Vec<String>>,
+    /// Objects whose full decode failed when an expression needed them, by kind and
+    /// position: rules run in parallel, the report lists them in the store's order.
+    errors: std::sync::Mutex<std::collections::BTreeMap<(usize, usize), String>>,
     values: Vec<Vec<OnceLock<Value>>>,
     by_name: Vec<OnceLock<HashMap<(String, String), usize>>>,
     /// Facts about the whole cluster that helpers compute once per run.
@@ -61,6 +62,14 @@ impl World {
             model: OnceLock::new(),
             ix,
         }
+    }
+
+    /// The objects that did not decode whole when an expression needed them, in the
+    /// store's order (taken once).
+    pub fn take_errors(&self) -> Vec<String> {
+        std::mem::take(&mut *self.errors.lock().expect("not poisoned"))
+            .into_values()
+            .collect()
     }
 
     /// The target namespace (`-n`).
@@ -96,7 +105,8 @@ impl World {
             .get_or_init(|| {
                 let (v, error) = convert(&self.ix.snap, id);
                 if let Some(e) = error {
-                    self.errors.lock().expect("not poisoned").push(e);
+                    let at = (id.kind as usize, id.index);
+                    self.errors.lock().expect("not poisoned").insert(at, e);
                 }
                 v
             })

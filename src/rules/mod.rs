@@ -144,8 +144,9 @@ pub fn load(user_dir: Option<&Path>) -> Result<Vec<Rule>, Vec<RuleError>> {
 
 fn compile_all(sources: &[(String, String)], errors: &mut Vec<RuleError>) -> Vec<Rule> {
     let mut rules = Vec::new();
-    for (file, text) in sources {
-        match compile(file, text) {
+    // Files compile independently, on every core; errors stay in file order.
+    for compiled in crate::par::map(sources, |(file, text)| compile(file, text)) {
+        match compiled {
             Ok(r) => rules.push(r),
             Err(e) => errors.push(e),
         }
