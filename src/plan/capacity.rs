@@ -72,7 +72,8 @@ pub fn capacity<'m>(
                 untainted: Trial::default(),
             });
         }
-        let mut cluster = sim::from_index(ix);
+        let namespaces = std::collections::BTreeSet::from([namespace.to_string()]);
+        let mut cluster = sim::from_index_without(ix, &HashSet::new(), Some(&namespaces));
         let mut pods: Vec<SimPod> = pending.iter().map(|p| cluster.pod(p.get())).collect();
         // Their claims join the catalog as the controller would make them.
         for c in &uncreated.claims {

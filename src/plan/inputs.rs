@@ -39,7 +39,12 @@ pub struct Inputs {
 /// The cluster and the model's pods, ready to simulate.
 pub fn inputs(ix: &Index, model: &Model) -> Inputs {
     let replaced = release_pods(ix, model);
-    let mut cluster = crate::sim::from_index_without(ix, &replaced);
+    let namespaces: std::collections::BTreeSet<String> = model
+        .pods
+        .iter()
+        .filter_map(|mp| mp.pod.metadata.namespace.clone())
+        .collect();
+    let mut cluster = crate::sim::from_index_without(ix, &replaced, Some(&namespaces));
     add_model_objects(&mut cluster, model);
     let (pod_usage, measured) = measured_usage(ix);
     let mut pods = Vec::with_capacity(model.pods.len());

@@ -179,12 +179,17 @@ pub fn node(n: &Node) -> SimNode {
 /// The cluster of a snapshot: every node with every pod bound to it that is not Succeeded or
 /// Failed, and the catalog of storage, Services and controllers.
 pub fn from_index(ix: &Index) -> Cluster {
-    from_index_without(ix, &std::collections::HashSet::new())
+    from_index_without(ix, &std::collections::HashSet::new(), None)
 }
 
 /// [`from_index`] without the pods at `left_out` (indexes into the snapshot's pods): those a
-/// re-install replaces.
-pub fn from_index_without(ix: &Index, left_out: &std::collections::HashSet<usize>) -> Cluster {
+/// re-install replaces; the catalog holds the namespaced objects of `namespaces` (all: `None`),
+/// where the pods to place live.
+pub fn from_index_without(
+    ix: &Index,
+    left_out: &std::collections::HashSet<usize>,
+    namespaces: Option<&std::collections::BTreeSet<String>>,
+) -> Cluster {
     let pods = &ix.snap.objects.pods;
     let nodes = ix
         .snap
@@ -202,7 +207,7 @@ pub fn from_index_without(ix: &Index, left_out: &std::collections::HashSet<usize
             n
         })
         .collect();
-    Cluster::new(nodes, Catalog::from_index(ix))
+    Cluster::new(nodes, Catalog::from_index_in(ix, namespaces))
 }
 
 /// The spec as API defaulting leaves it, for what the scheduler reads: with `hostNetwork`,
