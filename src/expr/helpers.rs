@@ -455,6 +455,29 @@ pub static HELPERS: &[Helper] = &[
         Some(n) => w.values(Kind::Pod, w.ix.pods_on_node(node_name(n))),
         None => list(Vec::new()),
     })),
+    helper!("pod_summaries"("namespace") -> "list of {name, phase, node, owner, images}", Join,
+    "One small record per pod of a namespace, from the index: `phase` and `node` (`''` when unset), `owner` as `owner(pod)`, `images` of its init containers then containers. For questions about every pod of a namespace without copying whole pods.",
+    |w, a| {
+        let pods = &w.ix.snap.objects.pods;
+        let records = w.ix.pods_in_namespace(a.str(0)?).iter().map(|&i| {
+            let core = pods[i].core();
+            let spec = core.spec.as_ref();
+            let images = spec.map(|s| s.init_containers.iter().flatten().chain(&s.containers)
+                .map(|c| string(c.image.as_deref().unwrap_or_default())).collect()).unwrap_or_default();
+            let owner = match w.ix.top_owner(i) {
+                Some((kind, name)) => map(vec![("kind", string(kind)), ("name", string(name))]),
+                None => Value::Null,
+            };
+            map(vec![
+                ("name", string(pods[i].name())),
+                ("phase", string(core.phase().unwrap_or_default())),
+                ("node", string(core.node_name().unwrap_or_default())),
+                ("owner", owner),
+                ("images", list(images)),
+            ])
+        });
+        Ok(list(records.collect()))
+    }),
     helper!("owner"("pod") -> "{kind, name} or null", Small,
     "The pod's top-level controller: a Deployment for ReplicaSet pods, else its direct controller.",
     |w, a| Ok(match w.ix.top_owner(a.of_kind(0, Kind::Pod)?) {
