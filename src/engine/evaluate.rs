@@ -23,13 +23,10 @@ pub(super) fn rule(
     let mut shared_ready = rule.shared.is_empty();
     let mut shared = Vec::new();
     if rule.shared_first {
-        match bind_shared(rule, &mut rctx) {
-            Ok(vars) => shared = vars,
-            Err(e) => {
-                report.errors.push(e);
-                return RuleOutcome::Error("1 evaluation error(s)".into());
-            }
-        }
+        let Ok(vars) = bind_shared(rule, &mut rctx).map_err(|e| report.errors.push(e)) else {
+            return RuleOutcome::Error("1 evaluation error(s)".into());
+        };
+        shared = vars;
         shared_ready = true;
     }
     // Objects the rule could not judge (`skip`), with the reason.
@@ -52,13 +49,10 @@ pub(super) fn rule(
                 }
             }
             drop(ctx);
-            match bind_shared(rule, &mut rctx) {
-                Ok(vars) => shared = vars,
-                Err(e) => {
-                    report.errors.push(e);
-                    return RuleOutcome::Error("1 evaluation error(s)".into());
-                }
-            }
+            let Ok(vars) = bind_shared(rule, &mut rctx).map_err(|e| report.errors.push(e)) else {
+                return RuleOutcome::Error("1 evaluation error(s)".into());
+            };
+            shared = vars;
             shared_ready = true;
         }
         let mut ctx = rctx.new_inner_scope();
