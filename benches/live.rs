@@ -36,9 +36,11 @@
 mod fake_api;
 
 // The scale generator (benches/scale.rs uses all of it; this bench only generates JSON).
-#[allow(dead_code)]
 #[path = "scale/base.rs"]
 mod base;
+#[allow(dead_code)]
+#[path = "scale/cache.rs"]
+mod cache;
 #[allow(dead_code)]
 #[path = "scale/emit.rs"]
 mod emit;
@@ -69,20 +71,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime};
-
-/// What `cargo bench --bench scale` keys its generated files by (its `cache_key`): the same
-/// sources and inputs give the same file name, so both benches share `target/scale/`.
-const GENERATOR_SOURCES: &[&str] = &[
-    include_str!("scale.rs"),
-    include_str!("scale/base.rs"),
-    include_str!("scale/emit.rs"),
-    include_str!("scale/events.rs"),
-    include_str!("scale/generate.rs"),
-    include_str!("scale/inject.rs"),
-    include_str!("scale/objects.rs"),
-    include_str!("scale/plan.rs"),
-    include_str!("scale/util.rs"),
-];
 
 const KUBECTL: &str = "/usr/bin/kubectl";
 const GNU_TIME: &str = "/usr/bin/time";
@@ -231,12 +219,7 @@ fn cluster_file(label: &str) -> Result<(PathBuf, BTreeSet<String>, String), Stri
 
 /// `cargo bench --bench scale`'s `cache_key` for a generated size.
 fn cache_key(p: &Params) -> String {
-    let mut h = GENERATOR_SOURCES.concat();
-    for f in ["fixtures/healthy.json", "rules/TT-IMG-001.yaml"] {
-        h.push_str(&std::fs::read_to_string(root().join(f)).unwrap_or_default());
-    }
-    let hash = util::fnv(format!("{h}{}", p.seed).as_bytes()) as u32;
-    format!("{}-g{hash:08x}", p.key())
+    cache::generated_key(p, &root())
 }
 
 /// Writes the cluster as compact JSON and its expected findings, as `gen SIZE FILE
