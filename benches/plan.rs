@@ -280,10 +280,39 @@ fn seed_case(runs: usize, table: &mut Table) -> Result<(), String> {
         std::fs::read_to_string(&path),
         "fixtures/seed-before-deploy.yaml",
     );
-    let source = Source::default();
+    let case = Case {
+        name: "S (seed-before-deploy, profile default)",
+        stage_label: "S",
+        load_label: "load snapshot + expand model",
+        source: Source::default(),
+    };
+    let load = || or_exit(snapshot::load_str(&text, "seed-before-deploy.yaml"), "load");
+    let planned = run_case(&case, runs, load, table);
+    expect_seed(&planned)
+}
+
+/// One case of the table: its name, how its load row is labelled, and the deployment.
+struct Case {
+    name: &'static str,
+    stage_label: &'static str,
+    load_label: &'static str,
+    source: Source,
+}
+
+/// Times the load (snapshot + model), `plan::plan` and `Checker::plan` of a case, adds their
+/// rows and stages to the table, and returns the plan to check.
+fn run_case(
+    case: &Case,
+    runs: usize,
+    snapshot: impl Fn() -> Snapshot,
+    table: &mut Table,
+) -> Planned {
     let load = || {
-        let snap = or_exit(snapshot::load_str(&text, "seed-before-deploy.yaml"), "load");
-        let model = or_exit(deploy::load(&source, NAMESPACE, &nodes_of(&snap)), "model");
+        let snap = snapshot();
+        let model = or_exit(
+            deploy::load(&case.source, NAMESPACE, &nodes_of(&snap)),
+            "model",
+        );
         (snap, model)
     };
     let (lmin, lmed, (snap, model)) = measure(runs, load);
@@ -291,11 +320,11 @@ fn seed_case(runs: usize, table: &mut Table) -> Result<(), String> {
     let (pmin, pmed, base) = measure(runs, || {
         plan::plan(&Index::new(snap.clone()), &model, &opts)
     });
-    let checker = checker(source.clone());
+    let checker = checker(case.source.clone());
     let (cmin, cmed, planned) = measure(runs, || or_exit(checker.plan(&snap, &opts), "plan"));
     let (pods, nodes) = (base.pods.len(), snap.objects.nodes.len());
     let row = |timed, min, median, result| Row {
-        case: "S (seed-before-deploy, profile default)",
+        case: case.name,
         timed,
         pods,
         nodes,
@@ -306,19 +335,17 @@ fn seed_case(runs: usize, table: &mut Table) -> Result<(), String> {
         result,
     };
     let loaded = format!("{} pods expanded", thousands(model.pods.len()));
-    table
-        .rows
-        .push(row("load snapshot + expand model", lmin, lmed, loaded));
+    table.rows.push(row(case.load_label, lmin, lmed, loaded));
     table
         .rows
         .push(row("plan::plan", pmin, pmed, verdict(&base)));
     let result = format!("{}; {}", verdict(&planned.plan), change(&planned));
     table.rows.push(row("Checker::plan", cmin, cmed, result));
     table.stages.push((
-        "S",
-        stages(&checker, &snap, &Source::default(), &opts, (runs, cmed)),
+        case.stage_label,
+        stages(&checker, &snap, &case.source, &opts, (runs, cmed)),
     ));
-    expect_seed(&planned)
+    planned
 }
 
 /// What `tests/plan.rs` (`the_seed_cluster_before_the_install`) expects.
@@ -351,52 +378,19 @@ fn expect_seed(p: &Planned) -> Result<(), String> {
 // 500 nodes, 5,000 pods
 
 fn big_case(short: bool, runs: usize, table: &mut Table) -> Result<(), String> {
-    let case = if short {
+    let name = if short {
         "500 nodes, short (6Gi per pod)"
     } else {
         "500 nodes, fits"
     };
-    let manifests = workloads(short);
-    let source = Source::Text(manifests);
-    let load = || {
-        let snap = or_exit(snapshot::load_str(&cluster_json(), "generated"), "load");
-        let model = or_exit(deploy::load(&source, NAMESPACE, &nodes_of(&snap)), "model");
-        (snap, model)
+    let case = Case {
+        name,
+        stage_label: name,
+        load_label: "generate + load nodes, expand manifests",
+        source: Source::Text(workloads(short)),
     };
-    let (lmin, lmed, (snap, model)) = measure(runs, load);
-    let opts = Options::default();
-    let (pmin, pmed, base) = measure(runs, || {
-        plan::plan(&Index::new(snap.clone()), &model, &opts)
-    });
-    let checker = checker(source.clone());
-    let (cmin, cmed, planned) = measure(runs, || or_exit(checker.plan(&snap, &opts), "plan"));
-    let (pods, nodes) = (base.pods.len(), snap.objects.nodes.len());
-    let row = |timed, min, median, result| Row {
-        case,
-        timed,
-        pods,
-        nodes,
-        orders: opts.orders,
-        runs,
-        min,
-        median,
-        result,
-    };
-    let loaded = format!("{} pods expanded", thousands(model.pods.len()));
-    table.rows.push(row(
-        "generate + load nodes, expand manifests",
-        lmin,
-        lmed,
-        loaded,
-    ));
-    table
-        .rows
-        .push(row("plan::plan", pmin, pmed, verdict(&base)));
-    let result = format!("{}; {}", verdict(&planned.plan), change(&planned));
-    table.rows.push(row("Checker::plan", cmin, cmed, result));
-    table
-        .stages
-        .push((case, stages(&checker, &snap, &source, &opts, (runs, cmed))));
+    let load = || or_exit(snapshot::load_str(&cluster_json(), "generated"), "load");
+    let planned = run_case(&case, runs, load, table);
     expect_big(short, &planned)
 }
 
