@@ -83,7 +83,7 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub request_timeout: std::time::Duration,
     /// Namespace TrainTicket is deployed in.
-    #[arg(short = 'n', long, default_value = "train-ticket")]
+    #[arg(short = 'n', long, default_value = ttdoctor::pack::DEFAULT_NAMESPACE)]
     pub namespace: String,
 }
 

@@ -3,6 +3,10 @@
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
+/// The namespace the pack's rules, cases and profiles assume when none is given: where
+/// TrainTicket's `make deploy` installs. Declared here, with the pack, and nowhere else.
+pub const DEFAULT_NAMESPACE: &str = "train-ticket";
+
 /// `(path, text)` of the built-in rule files (`rules/*.yaml`).
 pub fn rules() -> impl Iterator<Item = (&'static str, &'static str)> {
     EMBEDDED

@@ -29,7 +29,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            namespace: "train-ticket".into(),
+            namespace: crate::pack::DEFAULT_NAMESPACE.into(),
             phase: Phase::Both,
             deployment: crate::deploy::Source::default(),
         }

@@ -39,7 +39,7 @@ pub struct CaseFile {
 }
 
 fn default_namespace() -> String {
-    "train-ticket".into()
+    crate::pack::DEFAULT_NAMESPACE.into()
 }
 
 #[derive(Debug, Deserialize)]
