@@ -244,6 +244,14 @@ fn tolerates_taint(pod: &Pod, t: &Taint) -> bool {
     )
 }
 
+/// `{kind, name}` of the pod's top-level controller (`owner(pod)`), or null.
+fn owner_value(w: &World, pod: usize) -> Value {
+    match w.ix.top_owner(pod) {
+        Some((kind, name)) => map(vec![("kind", string(kind)), ("name", string(name))]),
+        None => Value::Null,
+    }
+}
+
 fn node_name(n: &Node) -> &str {
     n.metadata.name.as_deref().unwrap_or_default()
 }
@@ -464,10 +472,7 @@ pub static HELPERS: &[Helper] = &[
             let spec = core.spec.as_ref();
             let images = spec.map(|s| s.init_containers.iter().flatten().chain(&s.containers)
                 .map(|c| string(c.image.as_deref().unwrap_or_default())).collect()).unwrap_or_default();
-            let owner = match w.ix.top_owner(i) {
-                Some((kind, name)) => map(vec![("kind", string(kind)), ("name", string(name))]),
-                None => Value::Null,
-            };
+            let owner = owner_value(w, i);
             map(vec![
                 ("name", string(pods[i].name())),
                 ("phase", string(core.phase().unwrap_or_default())),
@@ -480,10 +485,7 @@ pub static HELPERS: &[Helper] = &[
     }),
     helper!("owner"("pod") -> "{kind, name} or null", Small,
     "The pod's top-level controller: a Deployment for ReplicaSet pods, else its direct controller.",
-    |w, a| Ok(match w.ix.top_owner(a.of_kind(0, Kind::Pod)?) {
-        Some((kind, name)) => map(vec![("kind", string(kind)), ("name", string(name))]),
-        None => Value::Null,
-    })),
+    |w, a| Ok(owner_value(w, a.of_kind(0, Kind::Pod)?))),
     helper!("events"("object") -> "list of Event", Join,
     "Events about an object, oldest first (matched by uid when both have one, so a recreated pod's old events are left out).",
     |w, a| {
