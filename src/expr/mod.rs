@@ -7,6 +7,9 @@ pub mod template;
 pub mod values;
 mod world;
 
+#[cfg(test)]
+mod shared_values;
+
 pub use template::Template;
 pub use world::{ObjId, World};
 
