@@ -445,7 +445,7 @@ pub static HELPERS: &[Helper] = &[
         let pods = &w.ix.snap.objects.pods;
         let broken = w.ix.pods_matching(a.str(0)?, &a.selector(1)?).into_iter().filter(|&i| {
             let p = &pods[i];
-            !matches!(p.core().phase(), Some("Failed" | "Succeeded")) && !podstatus::is_ready(p.get())
+            !matches!(p.core().phase(), Some("Failed" | "Succeeded")) && !p.with_full(podstatus::is_ready).0
         });
         Ok(w.values(Kind::Pod, broken))
     }),

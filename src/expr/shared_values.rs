@@ -52,7 +52,10 @@ fn selecting_a_bound_map_returns_the_same_entries_not_a_copy() {
     };
     assert!(Arc::ptr_eq(&got.map, &metadata.map), "metadata was copied");
     let list = exec(&compile("object.spec.ports").expect("compiles"), &ctx).expect("runs");
-    assert_eq!(list, Value::List(Arc::new(vec![Value::Int(80), Value::Int(443)])));
+    assert_eq!(
+        list,
+        Value::List(Arc::new(vec![Value::Int(80), Value::Int(443)]))
+    );
 }
 
 #[test]

@@ -85,13 +85,22 @@ impl World {
     pub fn model(&self) -> Result<&crate::deploy::Model, String> {
         self.model
             .get_or_init(|| {
+                // DaemonSets read a node's name, labels and taints; not its status (the image
+                // list is most of a node).
                 let nodes: Vec<_> = self
                     .ix
                     .snap
                     .objects
                     .nodes
                     .iter()
-                    .map(|n| n.get().clone())
+                    .map(|n| {
+                        n.with_full(|n| k8s_openapi::api::core::v1::Node {
+                            metadata: n.metadata.clone(),
+                            spec: n.spec.clone(),
+                            status: None,
+                        })
+                        .0
+                    })
                     .collect();
                 crate::deploy::load(&self.deployment, &self.namespace, &nodes)
             })
@@ -162,14 +171,17 @@ fn convert(snap: &Snapshot, id: ObjId) -> (Value, Option<String>) {
         type Output = (Value, Option<String>);
         fn visit<T: Object>(self) -> Self::Output {
             let stored = &self.0.list::<T>()[self.1];
-            let mut v = kube_cel::cel::to_value(stored.get()).unwrap_or(Value::Null);
+            // The typed object is only the way to the value: not kept (it would double the
+            // memory of every object an expression reads).
+            let (mut v, error) =
+                stored.with_full(|t| kube_cel::cel::to_value(t).unwrap_or(Value::Null));
             if T::kind() == Kind::Node
                 && let Value::Map(m) = &mut v
                 && let Some(Value::Map(status)) = Arc::make_mut(&mut m.map).get_mut(&key("status"))
             {
                 Arc::make_mut(&mut status.map).remove(&key("images"));
             }
-            (v, stored.decode_error().map(String::from))
+            (v, error)
         }
     }
     let (mut v, error) = id.kind.visit(Convert(snap, id.index));

@@ -93,9 +93,6 @@ impl Index {
     fn index_nodes(&mut self) {
         let s = &self.snap.objects;
         for (i, stored) in s.nodes.iter().enumerate() {
-            let n = stored.get();
-            Self::note(&mut self.errors, stored);
-            let status = n.status.as_ref();
             let mem = |m: Option<
                 &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
             >| {
@@ -103,15 +100,18 @@ impl Index {
                     .and_then(|q| Quantity::parse(&q.0).ok())
                     .map_or(0, Quantity::ceil_units)
             };
-            let name = stored.name().to_string();
-            self.memory_by_node.insert(
-                name.clone(),
+            // Not kept: a typed node with its image list is twice its JSON.
+            let (memory, error) = stored.with_full(|n| {
+                let status = n.status.as_ref();
                 NodeMemory {
                     capacity: mem(status.and_then(|s| s.capacity.as_ref())),
                     allocatable: mem(status.and_then(|s| s.allocatable.as_ref())),
                     ..NodeMemory::default()
-                },
-            );
+                }
+            });
+            self.errors.extend(error);
+            let name = stored.name().to_string();
+            self.memory_by_node.insert(name.clone(), memory);
             self.node_by_name.insert(name, i);
         }
         for stored in &s.node_metrics {

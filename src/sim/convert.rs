@@ -9,7 +9,7 @@ use super::types::{
 };
 use crate::index::{Bound, Index, pod_resource, resources};
 use crate::quantity::Quantity;
-use crate::snapshot::{ContainerCore, PodCore, PodSpecCore, Resources as CoreResources};
+use crate::snapshot::{ContainerCore, PodCore, PodSpecCore, Resources as CoreResources, SmallMap};
 use k8s_openapi::api::core::v1::{Node, Pod, PodSpec};
 use std::collections::BTreeMap;
 
@@ -100,7 +100,11 @@ pub fn resident(p: &PodCore) -> Resident {
     Resident {
         namespace: meta.namespace.clone().unwrap_or_default(),
         name: meta.name.clone().unwrap_or_default(),
-        labels: meta.labels.clone().unwrap_or_default(),
+        labels: meta
+            .labels
+            .as_ref()
+            .map(SmallMap::to_btree)
+            .unwrap_or_default(),
         priority: spec.and_then(|s| s.priority).unwrap_or(0),
         requests: spec.map_or(
             Resources {
@@ -197,7 +201,7 @@ pub fn from_index_without(
         .nodes
         .iter()
         .map(|stored| {
-            let mut n = node(stored.get());
+            let (mut n, _) = stored.with_full(node);
             for i in ix.pods_on_node(&n.name) {
                 let core = pods[i].core();
                 if core.is_active() && !left_out.contains(&i) {
@@ -242,7 +246,7 @@ fn scalar_requests(spec: &PodSpecCore) -> Vec<String> {
     let keys = |r: Option<&CoreResources>| -> Vec<String> {
         r.into_iter()
             .flat_map(|r| r.requests.iter().chain(r.limits.iter()))
-            .flat_map(BTreeMap::keys)
+            .flat_map(SmallMap::keys)
             .filter(|k| !matches!(k.as_str(), "cpu" | "memory" | "ephemeral-storage"))
             .cloned()
             .collect()

@@ -16,7 +16,8 @@ pub use load::{
 };
 pub use metrics::{ContainerMetrics, NodeMetrics, PodMetrics};
 pub use stored::{
-    ContainerCore, Core, EventCore, Meta, PodCore, PodSpecCore, Resources, Stored, compact,
+    ContainerCore, Core, EventCore, Meta, PodCore, PodSpecCore, Resources, SmallMap, Stored,
+    compact,
 };
 pub use write::{Format, write};
 
@@ -125,6 +126,18 @@ impl Snapshot {
         }
         self.notes.append(&mut other.notes);
         self.logs.append(&mut other.logs);
+    }
+
+    /// Room for `n` more objects of `kind`.
+    pub fn reserve(&mut self, kind: Kind, n: usize) {
+        struct Reserve<'a>(&'a mut Snapshot, usize);
+        impl KindVisitor for Reserve<'_> {
+            type Output = ();
+            fn visit<T: Object>(self) {
+                T::all_mut(&mut self.0.objects).reserve_exact(self.1);
+            }
+        }
+        kind.visit(Reserve(self, n));
     }
 
     /// The metadata of every object of a kind, in store order.

@@ -11,6 +11,99 @@ use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+/// A string-keyed map as the API writes them in cores (labels, resource amounts), held as a
+/// sorted slice: a `BTreeMap` allocates a node of about half a kilobyte however few its
+/// entries, and every pod has three such maps (BENCHMARKS.md, memory at L).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmallMap<V>(Box<[(String, V)]>);
+
+impl<V> Default for SmallMap<V> {
+    fn default() -> Self {
+        SmallMap(Box::default())
+    }
+}
+
+impl<V> SmallMap<V> {
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Entries in key order, as a `BTreeMap` iterates.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<V: Clone> SmallMap<V> {
+    pub fn to_btree(&self) -> BTreeMap<String, V> {
+        self.0.iter().cloned().collect()
+    }
+}
+
+impl<V> FromIterator<(String, V)> for SmallMap<V> {
+    /// Sorted by key; of repeated keys the last wins, as in a JSON object read into a map.
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(entries: I) -> Self {
+        let mut v: Vec<(String, V)> = entries.into_iter().collect();
+        v.reverse();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.dedup_by(|later, earlier| later.0 == earlier.0);
+        SmallMap(v.into_boxed_slice())
+    }
+}
+
+impl<'a, V> IntoIterator for &'a SmallMap<V> {
+    type Item = (&'a String, &'a V);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, V)>,
+        fn(&'a (String, V)) -> (&'a String, &'a V),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for SmallMap<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Entries<V> {
+            type Value = SmallMap<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::with_capacity(m.size_hint().unwrap_or(0));
+                while let Some(entry) = m.next_entry::<String, V>()? {
+                    v.push(entry);
+                }
+                Ok(v.into_iter().collect())
+            }
+        }
+        d.deserialize_map(Entries(std::marker::PhantomData))
+    }
+}
+
 /// The metadata every check may read of any object without decoding it whole.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -24,7 +117,7 @@ pub struct Meta {
     #[serde(default)]
     pub uid: Option<String>,
     #[serde(default)]
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<SmallMap<String>>,
     #[serde(default)]
     pub owner_references: Option<Vec<OwnerRef>>,
     #[serde(default)]
@@ -80,9 +173,9 @@ impl Core for Plain {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Resources {
     #[serde(default)]
-    pub requests: Option<BTreeMap<String, Quantity>>,
+    pub requests: Option<SmallMap<Quantity>>,
     #[serde(default)]
-    pub limits: Option<BTreeMap<String, Quantity>>,
+    pub limits: Option<SmallMap<Quantity>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -121,7 +214,7 @@ pub struct PodSpecCore {
     #[serde(default)]
     pub init_containers: Option<Vec<ContainerCore>>,
     #[serde(default)]
-    pub overhead: Option<BTreeMap<String, Quantity>>,
+    pub overhead: Option<SmallMap<Quantity>>,
     /// Pod-level resources (v1.34+).
     #[serde(default)]
     pub resources: Option<Resources>,
@@ -285,6 +378,19 @@ impl<T: Object> Stored<T> {
     /// as an empty object of its kind; [`Stored::decode_error`] says why.
     pub fn get(&self) -> &T {
         &self.typed.get_or_init(|| self.decode()).0
+    }
+
+    /// `f` of the full object without keeping it: the decoded object is dropped afterwards
+    /// unless [`Stored::get`] already holds it. For passes over every object of a kind (a
+    /// typed node with its image list is twice its JSON); the error is the decode's.
+    pub fn with_full<R>(&self, f: impl FnOnce(&T) -> R) -> (R, Option<String>) {
+        match self.typed.get() {
+            Some((t, e)) => (f(t), e.clone()),
+            None => {
+                let (t, e) = self.decode();
+                (f(&t), e)
+            }
+        }
     }
 
     /// Why the full object did not decode, once [`Stored::get`] tried.
@@ -515,6 +621,33 @@ pub const UNREAD: &[&[&str]] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_maps_read_like_btree_maps() {
+        let m: SmallMap<String> =
+            serde_json::from_str(r#"{"b": "2", "a": "1", "c": "3", "a": "last"}"#).unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(
+            m.get("a").map(String::as_str),
+            Some("last"),
+            "the last key wins"
+        );
+        assert_eq!(m.get("c").map(String::as_str), Some("3"));
+        assert!(m.contains_key("b") && !m.contains_key("d") && m.get("").is_none());
+        let keys: Vec<&String> = m.keys().collect();
+        assert_eq!(keys, ["a", "b", "c"], "in key order");
+        let btree = m.to_btree();
+        assert_eq!(
+            btree.iter().collect::<Vec<_>>(),
+            m.iter().collect::<Vec<_>>()
+        );
+        assert!(serde_json::from_str::<SmallMap<String>>(r#"{"a": 1}"#).is_err());
+        assert!(
+            serde_json::from_str::<SmallMap<String>>("{}")
+                .unwrap()
+                .is_empty()
+        );
+    }
 
     #[test]
     fn fields_are_cut_out_of_the_bytes() {
