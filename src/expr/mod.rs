@@ -58,5 +58,60 @@ pub fn root_context(world: &Arc<World>, namespace: &str) -> Context<'static> {
         ctx.add_function(h.name, helpers::registered(h, Arc::clone(world)));
     }
     ctx.add_variable_from_value("namespace", values::string(namespace));
+    ctx.add_function("matches", matches);
     ctx
+}
+
+/// CEL's `string.matches(regex)`, with each pattern compiled once per run: cel compiles it
+/// on every call, and rules call it per object (TT-DEP-001, TT-POD-001).
+fn matches(
+    ftx: &kube_cel::cel::FunctionContext,
+    kube_cel::cel::extractors::This(this): kube_cel::cel::extractors::This<Arc<String>>,
+    regex: Arc<String>,
+) -> Result<bool, ExecutionError> {
+    type Compiled = std::collections::HashMap<String, Result<regex::Regex, String>>;
+    static COMPILED: std::sync::LazyLock<std::sync::Mutex<Compiled>> =
+        std::sync::LazyLock::new(Default::default);
+    let compiled = {
+        let mut cache = COMPILED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache
+            .entry(regex.to_string())
+            .or_insert_with(|| regex::Regex::new(&regex).map_err(|e| e.to_string()))
+            .clone()
+    };
+    match compiled {
+        Ok(re) => Ok(re.is_match(&this)),
+        Err(err) => Err(ftx.error(format!("'{regex}' not a valid regex:\n{err}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_is_cels_matches_with_patterns_compiled_once() {
+        let mut ctx = Context::default();
+        ctx.add_function("matches", matches);
+        let run = |src: &str| exec(&compile(src).expect("compiles"), &ctx);
+        for _ in 0..2 {
+            assert_eq!(
+                run("'ts-order-mysql-0'.matches('^ts-.*-mysql')"),
+                Ok(Value::Bool(true))
+            );
+            assert_eq!(run("'nacos-0'.matches('^ts-')"), Ok(Value::Bool(false)));
+            assert_eq!(
+                run("'abc'.matches('b')"),
+                Ok(Value::Bool(true)),
+                "unanchored"
+            );
+            let bad = run("'a'.matches('(')").expect_err("an invalid pattern fails");
+            assert!(bad.contains("'(' not a valid regex"), "{bad}");
+        }
+    }
 }

@@ -148,8 +148,10 @@ impl Compiler<'_> {
     }
 
     fn rule(&mut self, spec: RuleSpec) -> Result<Rule, RuleError> {
-        let id_ok = Regex::new(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$").expect("static regex");
-        if !id_ok.is_match(&spec.id) {
+        static ID: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+            Regex::new(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$").expect("static regex")
+        });
+        if !ID.is_match(&spec.id) {
             return Err(self.fail(
                 None,
                 format!(
