@@ -63,7 +63,7 @@ pub fn root_context(world: &Arc<World>, namespace: &str) -> Context<'static> {
 }
 
 /// CEL's `string.matches(regex)`, with each pattern compiled once per run: cel compiles it
-/// on every call, and rules call it per object (TT-DEP-001, TT-POD-001).
+/// on every call, and rules call it per object.
 fn matches(
     ftx: &kube_cel::cel::FunctionContext,
     kube_cel::cel::extractors::This(this): kube_cel::cel::extractors::This<Arc<String>>,
@@ -101,10 +101,10 @@ mod tests {
         let run = |src: &str| exec(&compile(src).expect("compiles"), &ctx);
         for _ in 0..2 {
             assert_eq!(
-                run("'ts-order-mysql-0'.matches('^ts-.*-mysql')"),
+                run("'shop-orders-db-0'.matches('^shop-.*-db')"),
                 Ok(Value::Bool(true))
             );
-            assert_eq!(run("'nacos-0'.matches('^ts-')"), Ok(Value::Bool(false)));
+            assert_eq!(run("'cache-0'.matches('^shop-')"), Ok(Value::Bool(false)));
             assert_eq!(
                 run("'abc'.matches('b')"),
                 Ok(Value::Bool(true)),

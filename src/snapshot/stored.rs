@@ -37,7 +37,7 @@ impl<V> SmallMap<V> {
 
     /// Entries in key order, as a `BTreeMap` iterates.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
-        self.0.iter().map(|(k, v)| (k, v))
+        self.into_iter()
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &String> {
